@@ -1,0 +1,104 @@
+// Package cli is the vsrp command line: `serve`, `migrate`, and the operator commands that
+// talk to a running server's admin API.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/vsrp-dev/vsrp/server"
+	"github.com/vsrp-dev/vsrp/store"
+)
+
+// ServeCmd runs the server.
+type ServeCmd struct {
+	Addr                string        `default:"127.0.0.1:8080" env:"VSRP_ADDR" help:"Listen address."`
+	DB                  string        `default:"vsrp.db" env:"VSRP_DB" help:"SQLite file, or a postgres:// URL."`
+	Sandbox             bool          `env:"VSRP_SANDBOX" help:"Load demo data (a demo app with printed credentials, BINs)."`
+	TrustedProxies      []string      `env:"VSRP_TRUSTED_PROXIES" help:"CIDRs of proxies whose X-Forwarded-For is believed."`
+	Timezone            string        `default:"Asia/Shanghai" env:"VSRP_TIMEZONE" help:"Zone of the datetimes answered."`
+	WebhookAllowPrivate bool          `env:"VSRP_WEBHOOK_ALLOW_PRIVATE" help:"Allow loopback and private webhook destinations (sandboxes, tests)."`
+	AdminToken          string        `env:"VSRP_ADMIN_TOKEN" help:"Admin API bearer token (random and printed once when unset)." hidden:""`
+	MasterKey           string        `env:"VSRP_MASTER_KEY" help:"Base64 of 32 bytes; encrypts PANs and keys at rest." hidden:""`
+	ShutdownTimeout     time.Duration `default:"30s" env:"VSRP_SHUTDOWN_TIMEOUT" help:"How long in-flight requests may take at shutdown."`
+}
+
+// MigrateCmd applies the database migrations and exits.
+type MigrateCmd struct {
+	DB string `default:"vsrp.db" env:"VSRP_DB" help:"SQLite file, or a postgres:// URL."`
+}
+
+type root struct {
+	Serve   ServeCmd   `cmd:"" help:"Run the server."`
+	Migrate MigrateCmd `cmd:"" help:"Apply database migrations and exit."`
+}
+
+type runCtx struct {
+	out, errOut io.Writer
+}
+
+// Main runs the command line and answers the exit status.
+func Main(args []string, out, errOut io.Writer) int {
+	var cli root
+	parser, err := kong.New(&cli, kong.Name("vsrp"), kong.Description("VSRP: card-linked rewards for Visa cards."),
+		kong.Writers(out, errOut), kong.Exit(func(int) {}))
+	if err != nil {
+		fmt.Fprintln(errOut, err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintln(errOut, "vsrp:", err)
+		return 2
+	}
+	if kctx == nil { // --help
+		return 0
+	}
+	if err := kctx.Run(&runCtx{out: out, errOut: errOut}); err != nil {
+		fmt.Fprintln(errOut, "vsrp:", err)
+		return 1
+	}
+	return 0
+}
+
+// Run serves until SIGTERM or SIGINT, then lets in-flight requests finish.
+func (c *ServeCmd) Run(rc *runCtx) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	s, err := server.New(ctx, server.Config{
+		Addr: c.Addr, DB: c.DB, Sandbox: c.Sandbox, TrustedProxies: c.TrustedProxies, Timezone: c.Timezone,
+		WebhookAllowPrivate: c.WebhookAllowPrivate, AdminToken: c.AdminToken, MasterKey: c.MasterKey,
+		Log: rc.errOut, Out: rc.out,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(rc.out, "vsrp listening on %s\n", s.URL())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Run applies the migrations.
+func (c *MigrateCmd) Run(rc *runCtx) error {
+	st, err := store.Open(c.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(context.Background()); err != nil {
+		return err
+	}
+	fmt.Fprintln(rc.out, "migrations applied")
+	return nil
+}

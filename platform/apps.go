@@ -1,0 +1,328 @@
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/envelope"
+	"github.com/vsrp-dev/vsrp/vault"
+)
+
+// AppSpec is what an operator sets on an app. Nil fields of a patch are left unchanged.
+type AppSpec struct {
+	Name             *string   `json:"name"`
+	Scopes           *[]string `json:"scopes"`
+	IPWhitelist      *[]string `json:"ipWhitelist"`
+	NotifyURL        *string   `json:"notifyUrl"`
+	CampaignIDs      *[]string `json:"campaignIds"`
+	BIDs             *[]string `json:"bids"`
+	Enabled          *bool     `json:"enabled"`
+	ReplayProtection *bool     `json:"replayProtection"`
+}
+
+// AppCredentials are the secrets of a new app, shown once.
+type AppCredentials struct {
+	AppID         string `json:"appId"`
+	AppSecret     string `json:"appSecret"`
+	WebhookSecret string `json:"webhookSecret"`
+	KeyID         string `json:"keyId"`
+	PublicKeyPEM  string `json:"publicKeyPem"`
+}
+
+// apply validates spec onto a, reporting every problem at once.
+func (p *Platform) apply(ctx context.Context, a *vsrp.App, spec AppSpec) error {
+	var ve vsrp.ValidationError
+	if spec.Name != nil {
+		if *spec.Name == "" || len(*spec.Name) > 200 {
+			ve.Add("name", "must be 1 to 200 characters")
+		}
+		a.Name = *spec.Name
+	}
+	if spec.Scopes != nil {
+		a.Scopes = nil
+		for i, s := range *spec.Scopes {
+			if !slices.Contains(vsrp.AllScopes, s) {
+				ve.Add(fieldIndex("scopes", i), "unknown scope %q (user, enroll, reward)", s)
+				continue
+			}
+			if !slices.Contains(a.Scopes, s) {
+				a.Scopes = append(a.Scopes, s)
+			}
+		}
+	}
+	if spec.IPWhitelist != nil {
+		a.IPWhitelist = nil
+		for i, c := range *spec.IPWhitelist {
+			pfx, err := parseCIDR(c)
+			if err != nil {
+				ve.Add(fieldIndex("ipWhitelist", i), "not an IPv4 or IPv6 address or CIDR")
+				continue
+			}
+			a.IPWhitelist = append(a.IPWhitelist, pfx)
+		}
+	}
+	if spec.NotifyURL != nil {
+		if err := p.checkNotifyURL(ctx, *spec.NotifyURL); err != nil {
+			ve.Add("notifyUrl", "%s", err.Error())
+		}
+		a.NotifyURL = *spec.NotifyURL
+	}
+	if spec.CampaignIDs != nil {
+		a.CampaignIDs = dedupe(*spec.CampaignIDs)
+		for i, c := range a.CampaignIDs {
+			if c == "" {
+				ve.Add(fieldIndex("campaignIds", i), "must not be empty")
+			}
+		}
+	}
+	if spec.BIDs != nil {
+		a.BIDs = dedupe(*spec.BIDs)
+	}
+	if spec.Enabled != nil {
+		a.Enabled = *spec.Enabled
+	}
+	if spec.ReplayProtection != nil {
+		a.ReplayProtection = *spec.ReplayProtection
+	}
+	return ve.Err()
+}
+
+func fieldIndex(name string, i int) string {
+	return name + "[" + strconv.Itoa(i) + "]"
+}
+
+func dedupe(in []string) []string {
+	out := []string{}
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseCIDR(s string) (netip.Prefix, error) {
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		return pfx.Masked(), nil
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()), nil
+}
+
+// checkNotifyURL accepts an empty URL or an absolute http(s) URL whose host is not a loopback,
+// private or link-local address (unless the operator allows those).
+func (p *Platform) checkNotifyURL(ctx context.Context, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("must be an absolute http or https URL")
+	}
+	if p.cfg.AllowPrivateHooks {
+		return nil
+	}
+	return CheckPublicHost(ctx, u.Hostname())
+}
+
+// CheckPublicHost refuses a host that is, or resolves to, a loopback, private, link-local or
+// unspecified address.
+func CheckPublicHost(ctx context.Context, host string) error {
+	addrs := []netip.Addr{}
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = append(addrs, a)
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return errors.New("host does not resolve")
+		}
+		addrs = found
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() {
+			return errors.New("loopback, private and link-local destinations are not allowed")
+		}
+	}
+	return nil
+}
+
+// CreateApp creates an app from spec (name required) with an RSA-2048 key pair, an appSecret
+// and a webhook secret, and answers the credentials; the secrets are not kept in clear.
+func (p *Platform) CreateApp(ctx context.Context, spec AppSpec) (*AppCredentials, error) {
+	now := p.now()
+	a := &vsrp.App{ID: vault.NewID("app_"), Enabled: true, Scopes: []string{}, BIDs: []string{}, CampaignIDs: []string{},
+		CreatedAt: now, UpdatedAt: now}
+	if spec.Name == nil {
+		empty := ""
+		spec.Name = &empty
+	}
+	if spec.Scopes == nil {
+		spec.Scopes = &vsrp.AllScopes
+	}
+	if err := p.apply(ctx, a, spec); err != nil {
+		return nil, err
+	}
+	secret, hook := vault.NewToken(), newWebhookSecret()
+	a.SecretHash = vault.HashPassword(secret)
+	a.WebhookSecret = p.vault.Seal("webhook:"+a.ID, []byte(hook))
+	key, pemText, err := p.newKey(a.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.CreateApp(ctx, a, key); err != nil {
+		return nil, storeErr(err)
+	}
+	if len(a.IPWhitelist) == 0 {
+		p.log.Warn("app has an empty IP whitelist: every address may call it", "app_id", a.ID)
+	}
+	return &AppCredentials{AppID: a.ID, AppSecret: secret, WebhookSecret: hook, KeyID: key.ID, PublicKeyPEM: pemText}, nil
+}
+
+func newWebhookSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+func (p *Platform) newKey(appID string, now time.Time) (*vsrp.AppKey, string, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, "", vsrp.Internal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, "", vsrp.Internal(err)
+	}
+	pemBytes, err := envelope.MarshalPublicKeyPEM(&priv.PublicKey)
+	if err != nil {
+		return nil, "", vsrp.Internal(err)
+	}
+	id := vault.NewID("key_")
+	return &vsrp.AppKey{ID: id, AppID: appID, PrivateKey: p.vault.Seal("rsa-key:"+id, der), PublicPEM: string(pemBytes), CreatedAt: now}, string(pemBytes), nil
+}
+
+// App reads an app; vsrp.ErrNotFound when unknown.
+func (p *Platform) App(ctx context.Context, id string) (*vsrp.App, error) {
+	a, err := p.store.App(ctx, id)
+	if errors.Is(err, vsrp.ErrNotFound) {
+		return nil, err
+	}
+	return a, storeErr(err)
+}
+
+// Apps lists every app.
+func (p *Platform) Apps(ctx context.Context) ([]*vsrp.App, error) {
+	apps, err := p.store.Apps(ctx)
+	return apps, storeErr(err)
+}
+
+// UpdateApp changes the fields that spec sets.
+func (p *Platform) UpdateApp(ctx context.Context, id string, spec AppSpec) (*vsrp.App, error) {
+	a, err := p.App(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.apply(ctx, a, spec); err != nil {
+		return nil, err
+	}
+	a.UpdatedAt = p.now()
+	if err := p.store.UpdateApp(ctx, a); err != nil {
+		return nil, storeErr(err)
+	}
+	return a, nil
+}
+
+// PublicKey is an app's current public key.
+type PublicKey struct {
+	KeyID        string `json:"keyId"`
+	PublicKeyPEM string `json:"publicKeyPem"`
+}
+
+// CurrentKey answers the app's current public key.
+func (p *Platform) CurrentKey(ctx context.Context, appID string) (*PublicKey, error) {
+	keys, err := p.store.AppKeys(ctx, appID, p.now())
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(keys) == 0 || !keys[0].RetiredAt.IsZero() {
+		return nil, vsrp.ErrNotFound
+	}
+	return &PublicKey{KeyID: keys[0].ID, PublicKeyPEM: keys[0].PublicPEM}, nil
+}
+
+// RotateKey gives the app a new current RSA key; the old one decrypts for the grace period.
+func (p *Platform) RotateKey(ctx context.Context, appID string) (*PublicKey, error) {
+	if _, err := p.App(ctx, appID); err != nil {
+		return nil, err
+	}
+	key, pemText, err := p.newKey(appID, p.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.RotateKey(ctx, key); err != nil {
+		return nil, storeErr(err)
+	}
+	return &PublicKey{KeyID: key.ID, PublicKeyPEM: pemText}, nil
+}
+
+// RotatedSecrets are an app's new secrets, shown once.
+type RotatedSecrets struct {
+	AppSecret     string `json:"appSecret"`
+	WebhookSecret string `json:"webhookSecret"`
+}
+
+// RotateSecret replaces the appSecret (the old one stops working at once) and the webhook
+// secret (the old one keeps signing beside the new one for the grace period).
+func (p *Platform) RotateSecret(ctx context.Context, appID string) (*RotatedSecrets, error) {
+	a, err := p.App(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	secret, hook := vault.NewToken(), newWebhookSecret()
+	a.SecretHash = vault.HashPassword(secret)
+	a.WebhookSecretOld, a.WebhookOldUntil = a.WebhookSecret, now.Add(p.cfg.WebhookSecretGrace)
+	a.WebhookSecret = p.vault.Seal("webhook:"+a.ID, []byte(hook))
+	a.UpdatedAt = now
+	if err := p.store.SetAppSecrets(ctx, a); err != nil {
+		return nil, storeErr(err)
+	}
+	return &RotatedSecrets{AppSecret: secret, WebhookSecret: hook}, nil
+}
+
+// WebhookSecrets answers the app's signing secrets: the current one, then the previous one
+// while it is in its grace period.
+func (p *Platform) WebhookSecrets(a *vsrp.App) ([]string, error) {
+	cur, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecret)
+	if err != nil {
+		return nil, vsrp.Internal(err)
+	}
+	out := []string{string(cur)}
+	if len(a.WebhookSecretOld) > 0 && p.now().Before(a.WebhookOldUntil) {
+		old, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecretOld)
+		if err != nil {
+			return nil, vsrp.Internal(err)
+		}
+		out = append(out, string(old))
+	}
+	return out, nil
+}

@@ -1,0 +1,272 @@
+// Package server wires a running vsrp process: configuration, the store and its migrations,
+// the master key, the platform, the HTTP API, background upkeep and graceful shutdown. The
+// command's main and the end-to-end tests both start servers through it.
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vsrp-dev/vsrp/httpapi"
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/sandbox"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/vault"
+)
+
+// Config is a server's configuration (contract section 10).
+type Config struct {
+	Addr                string   // listen address; "127.0.0.1:0" picks a free port
+	DB                  string   // SQLite file path, or a postgres:// URL
+	Sandbox             bool     // load demo data
+	TrustedProxies      []string // CIDRs whose X-Forwarded-For is believed
+	Timezone            string   // zone of answered datetimes; default Asia/Shanghai
+	WebhookAllowPrivate bool     // allow loopback/private webhook destinations
+	AdminToken          string   // admin API bearer token; random and printed when empty
+	MasterKey           string   // base64 of 32 bytes; a key file beside a SQLite database when empty
+
+	Platform platform.Config // tunables; zero values take the contract's defaults
+	Now      func() time.Time
+	Log      io.Writer // JSON log lines; os.Stderr when nil
+	Out      io.Writer // human-facing start-up notes (credentials paths); os.Stdout when nil
+}
+
+// Server is a running vsrp process.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	platform *platform.Platform
+	http     *http.Server
+	ln       net.Listener
+	stop     context.CancelFunc
+	done     chan struct{}
+	// SandboxFile is where the sandbox wrote the demo credentials, if it did.
+	SandboxFile string
+	// Sandbox holds the demo credentials when the sandbox is on.
+	Sandbox *sandbox.Credentials
+}
+
+// New opens the database, runs migrations and prepares the API; Start serves it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DB == "" {
+		cfg.DB = "vsrp.db"
+	}
+	if cfg.Timezone == "" {
+		cfg.Timezone = "Asia/Shanghai"
+	}
+	log := slog.New(slog.NewJSONHandler(cfg.Log, nil))
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone: %w", err)
+	}
+	proxies, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	key, err := masterKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.New(key)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	pcfg := cfg.Platform
+	pcfg.AllowPrivateHooks = cfg.WebhookAllowPrivate
+	p := platform.New(st, v, pcfg, cfg.Now, log)
+	s := &Server{cfg: cfg, log: log, store: st, platform: p, done: make(chan struct{})}
+
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = vault.NewToken()
+		fmt.Fprintf(cfg.Out, "admin token (shown once, not stored): %s\n", cfg.AdminToken)
+	}
+	if cfg.Sandbox {
+		dir := "."
+		if !store.IsPostgres(cfg.DB) {
+			dir = filepath.Dir(cfg.DB)
+		}
+		path, creds, err := sandbox.Load(ctx, p, dir)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		s.SandboxFile, s.Sandbox = path, creds
+		fmt.Fprintf(cfg.Out, "sandbox: demo app %s; credentials and public key written to %s\n", creds.AppID, path)
+	}
+	if err := s.warnOpenApps(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := httpapi.New(p, httpapi.Config{TrustedProxies: proxies, Location: loc, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox}, log, reg)
+	s.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// warnOpenApps logs a warning for each app with an empty IP whitelist (sandbox use only).
+func (s *Server) warnOpenApps(ctx context.Context) error {
+	apps, err := s.platform.Apps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		if len(a.IPWhitelist) == 0 {
+			s.log.Warn("app has an empty IP whitelist: every address may call it", "app_id", a.ID)
+		}
+	}
+	return nil
+}
+
+func parsePrefixes(in []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range in {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part)
+				if aerr != nil {
+					return nil, err
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}
+
+// masterKey takes VSRP_MASTER_KEY, or for a SQLite file a key file beside it (made on first
+// start, mode 0600). PostgreSQL deployments must set the key.
+func masterKey(cfg Config, log *slog.Logger) ([]byte, error) {
+	if cfg.MasterKey != "" {
+		return vault.ParseMasterKey(cfg.MasterKey)
+	}
+	if store.IsPostgres(cfg.DB) {
+		return nil, errors.New("VSRP_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)")
+	}
+	path := cfg.DB + ".key"
+	if b, err := os.ReadFile(path); err == nil {
+		return vault.ParseMasterKey(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := vault.NewMasterKey()
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write master key file: %w", err)
+	}
+	log.Warn("created a master key file beside the database; keep it safe and back it up with the database, which is unreadable without it", "path", path)
+	return key, nil
+}
+
+// Start listens and serves in the background, with the upkeep jobs.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.upkeep(ctx)
+	go func() {
+		defer close(s.done)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	s.log.Info("listening", "addr", ln.Addr().String(), "engine", string(s.store.Engine()))
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Platform gives the server's platform (for tests and tools).
+func (s *Server) Platform() *platform.Platform { return s.platform }
+
+// Shutdown stops accepting requests, lets in-flight ones finish (until ctx ends), stops the
+// upkeep and closes the database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.http != nil && s.ln != nil {
+		err = s.http.Shutdown(ctx)
+		<-s.done
+	}
+	if s.stop != nil {
+		s.stop()
+	}
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// upkeep purges expired tokens every hour.
+func (s *Server) upkeep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.store.PurgeTokens(ctx, s.cfg.Now().Add(-24*time.Hour))
+			if err != nil {
+				s.log.Warn("purge expired tokens", "err", err)
+				continue
+			}
+			s.log.Info("purged expired tokens", "count", n)
+		}
+	}
+}

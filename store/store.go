@@ -1,0 +1,242 @@
+// Package store keeps VSRP's data in SQLite (embedded, pure Go) or PostgreSQL through
+// database/sql. Every statement is written once, with ? placeholders that are rewritten to $n
+// for PostgreSQL, and the same test suite (storetest) runs against both engines.
+//
+// Times are stored as unix microseconds and booleans as 0/1 in both engines. Driver errors
+// become domain errors here: a unique-constraint violation is vsrp.ErrConflict, a missing row
+// vsrp.ErrNotFound.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/vsrp-dev/vsrp"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Engine names a database engine.
+type Engine string
+
+// The engines VSRP runs on.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// Store is the database. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	engine Engine
+}
+
+// IsPostgres reports whether dsn selects PostgreSQL.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open connects to the database named by dsn: a postgres:// URL, or else a SQLite file path.
+// It does not run migrations; call Migrate.
+func Open(dsn string) (*Store, error) {
+	if IsPostgres(dsn) {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		return &Store{db: db, engine: Postgres}, nil
+	}
+	// WAL lets readers run beside the one writer. synchronous=NORMAL in WAL mode keeps every
+	// committed transaction across a crash of the process; only an OS crash or power loss can
+	// lose the last commits, which is the usual trade for an embedded deployment and spares an
+	// fsync per commit. Write transactions begin IMMEDIATE so that two writers queue on the
+	// busy timeout instead of failing on a lock upgrade.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	return &Store{db: db, engine: SQLite}, nil
+}
+
+// Engine reports the engine in use.
+func (s *Store) Engine() Engine { return s.engine }
+
+// DB gives the underlying handle (for tests and tools).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.engine))
+	if err != nil {
+		return nil, err
+	}
+	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if s.engine == Postgres {
+		dialect = goose.DialectPostgres
+		// Several processes may start at once on one database: one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(dialect, s.db, sub, opts...)
+}
+
+// Migrate applies every pending migration, each in its own transaction. It refuses a database
+// whose schema is newer than this binary knows.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	if err := s.checkKnownVersion(ctx, p); err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+func (s *Store) checkKnownVersion(ctx context.Context, p *goose.Provider) error {
+	cur, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return nil // no version table yet: a new database
+	}
+	srcs := p.ListSources()
+	if latest := srcs[len(srcs)-1].Version; cur > latest {
+		return fmt.Errorf("store: database schema version %d is newer than this binary knows (%d)", cur, latest)
+	}
+	return nil
+}
+
+// Ready reports whether the database answers and its schema is current.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("store: migrations pending")
+	}
+	return nil
+}
+
+// q returns the statement text for the engine: ? placeholders become $1, $2… on PostgreSQL.
+// Statements never hold a literal question mark.
+func (s *Store) q(query string) string {
+	if s.engine != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return s.wrap(tx.Commit())
+}
+
+// wrap turns driver errors into domain errors.
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return vsrp.ErrNotFound
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return fmt.Errorf("%w: %s", vsrp.ErrConflict, pg.ConstraintName)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %v", vsrp.ErrConflict, err)
+		}
+	}
+	return err
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

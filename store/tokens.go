@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+)
+
+// InsertTokens stores issued tokens (their hashes) in one transaction.
+func (s *Store) InsertTokens(ctx context.Context, toks ...*vsrp.Token) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range toks {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, app_id, kind, family, generation,
+				created_at, expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`),
+				t.Hash, t.AppID, string(t.Kind), t.Family, t.Generation, micros(t.CreatedAt), micros(t.ExpiresAt)); err != nil {
+				return s.wrap(err)
+			}
+		}
+		return nil
+	})
+}
+
+// Token reads a token by its hash; vsrp.ErrNotFound when unknown.
+func (s *Store) Token(ctx context.Context, hash []byte) (*vsrp.Token, error) {
+	var t vsrp.Token
+	var kind string
+	var created, expires, used, revoked int64
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT hash, app_id, kind, family, generation, created_at, expires_at, used_at, revoked
+		FROM tokens WHERE hash = ?`), hash).Scan(&t.Hash, &t.AppID, &kind, &t.Family, &t.Generation, &created, &expires, &used, &revoked)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	t.Kind, t.Revoked = vsrp.TokenKind(kind), revoked == 1
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = fromMicros(created), fromMicros(expires), fromMicros(used)
+	return &t, nil
+}
+
+// ExchangeRefresh marks the refresh token used and stores its successors, atomically: of any
+// number of concurrent exchanges of one token, exactly one succeeds. It answers false when the
+// token was already used or revoked (the caller then revokes its descendants).
+func (s *Store) ExchangeRefresh(ctx context.Context, hash []byte, now time.Time, next ...*vsrp.Token) (bool, error) {
+	won := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE tokens SET used_at = ? WHERE hash = ? AND kind = 'refresh'
+			AND used_at = 0 AND revoked = 0`), micros(now), hash)
+		if err != nil {
+			return s.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		won = true
+		for _, t := range next {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, app_id, kind, family, generation,
+				created_at, expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`),
+				t.Hash, t.AppID, string(t.Kind), t.Family, t.Generation, micros(t.CreatedAt), micros(t.ExpiresAt)); err != nil {
+				return s.wrap(err)
+			}
+		}
+		return nil
+	})
+	return won, err
+}
+
+// RevokeDescendants revokes every token of the family issued after generation gen.
+func (s *Store) RevokeDescendants(ctx context.Context, family string, gen int) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked = 1 WHERE family = ? AND generation > ?`), family, gen)
+	return s.wrap(err)
+}
+
+// CountIssued counts the token pairs that getToken issued to the app since the time.
+func (s *Store) CountIssued(ctx context.Context, appID string, since time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM tokens WHERE app_id = ? AND generation = 0
+		AND kind = 'access' AND created_at > ?`), appID, micros(since)).Scan(&n)
+	return n, s.wrap(err)
+}
+
+// PurgeTokens deletes tokens that expired before the time, and returns how many.
+func (s *Store) PurgeTokens(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(before))
+	if err != nil {
+		return 0, s.wrap(err)
+	}
+	return res.RowsAffected()
+}
+
+// UseNonce records a replay-protection nonce of the app until expires. It answers false when
+// the nonce is already recorded and has not expired.
+func (s *Store) UseNonce(ctx context.Context, appID, nonce string, now, expires time.Time) (bool, error) {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM nonces WHERE app_id = ? AND nonce = ? AND expires_at < ?`),
+		appID, nonce, micros(now)); err != nil {
+		return false, s.wrap(err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO nonces (app_id, nonce, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (app_id, nonce) DO NOTHING`), appID, nonce, micros(expires))
+	if err != nil {
+		return false, s.wrap(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
