@@ -4,62 +4,104 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/store"
 )
 
-// ApplyResult says what applying a campaign document did.
+// ApplyResult says what applying a campaign document did, or would do (dry run).
 type ApplyResult struct {
-	CampaignID string `json:"campaignId"`
-	Version    int    `json:"version"`
-	Changed    bool   `json:"changed"`
-	DryRun     bool   `json:"dryRun,omitempty"`
+	CampaignID string   `json:"campaignId"`
+	Version    int      `json:"version"`
+	Changed    bool     `json:"changed"`
+	DryRun     bool     `json:"dryRun,omitempty"`
+	Changes    []string `json:"changes"` // one line per changed field path
 }
 
-// ApplyCampaign stores a campaign document (JSON) as the campaign's next version. Applying
-// the same document again changes nothing.
-func (p *Platform) ApplyCampaign(ctx context.Context, id string, doc []byte, dryRun bool) (*ApplyResult, error) {
-	var ve vsrp.ValidationError
-	var head struct {
-		CampaignID string `json:"campaignId"`
+// ApplyCampaign validates a campaign document (JSON) and applies it as a whole: it creates the
+// campaign or replaces it with a new version, and brings its enrollment groups and offers in
+// line. Every problem is reported at once (*vsrp.ValidationError) and an invalid document
+// changes nothing; applying the same document again changes nothing. Removing a group that
+// has enrollments answers vsrp.ErrConflict. With dryRun nothing is stored.
+func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte, dryRun bool) (*ApplyResult, error) {
+	c, err := vsrp.ParseCampaign(doc)
+	if err != nil {
+		return nil, err
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &obj); err != nil {
-		ve.Add("body", "not a JSON or YAML object")
-		return nil, &ve
+	verr := c.Validate()
+	var ve *vsrp.ValidationError
+	if verr != nil {
+		ve = verr.(*vsrp.ValidationError)
+	} else {
+		ve = &vsrp.ValidationError{}
 	}
-	_ = json.Unmarshal(doc, &head)
-	if head.CampaignID != id {
-		ve.Add("campaignId", "must equal the campaign id of the path (%q)", id)
+	if c.CampaignID != pathID {
+		ve.Add("campaignId", "must equal the campaign id of the path (%q)", pathID)
+	}
+	if err := p.checkIDOwners(ctx, c, ve); err != nil {
+		return nil, err
 	}
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	canonical, err := json.Marshal(obj) // sorted keys: the same document always stores the same bytes
+	canonical, err := json.Marshal(c)
 	if err != nil {
 		return nil, vsrp.Internal(err)
 	}
-	if dryRun {
-		cur, err := p.store.Campaign(ctx, id, 0)
-		if errors.Is(err, vsrp.ErrNotFound) {
-			return &ApplyResult{CampaignID: id, Version: 1, Changed: true, DryRun: true}, nil
+	cur, err := p.store.Campaign(ctx, c.CampaignID, 0)
+	var before []byte
+	version := 1
+	switch {
+	case err == nil:
+		before, version = cur.Doc, cur.Version
+		if string(before) != string(canonical) {
+			version++
 		}
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		changed := string(cur.Doc) != string(canonical)
-		v := cur.Version
-		if changed {
-			v++
-		}
-		return &ApplyResult{CampaignID: id, Version: v, Changed: changed, DryRun: true}, nil
-	}
-	v, changed, err := p.store.PutCampaign(ctx, id, canonical, p.now())
-	if err != nil {
+	case !errors.Is(err, vsrp.ErrNotFound):
 		return nil, storeErr(err)
 	}
-	return &ApplyResult{CampaignID: id, Version: v, Changed: changed}, nil
+	res := &ApplyResult{CampaignID: c.CampaignID, Version: version, Changed: string(before) != string(canonical), DryRun: dryRun,
+		Changes: diffJSON(before, canonical)}
+	if dryRun || !res.Changed {
+		return res, nil
+	}
+	v, changed, err := p.store.ApplyCampaign(ctx, c, canonical, p.now())
+	if err != nil {
+		if errors.Is(err, vsrp.ErrConflict) {
+			return nil, err
+		}
+		return nil, storeErr(err)
+	}
+	res.Version, res.Changed = v, changed
+	return res, nil
+}
+
+// checkIDOwners reports group and offer ids that another campaign already uses.
+func (p *Platform) checkIDOwners(ctx context.Context, c *vsrp.Campaign, ve *vsrp.ValidationError) error {
+	var gids, oids []string
+	for _, g := range c.EnrollmentGroups {
+		gids = append(gids, g.EnrollmentGroupID)
+	}
+	for _, o := range c.Offers {
+		oids = append(oids, o.OfferID)
+	}
+	groups, offers, err := p.store.IDOwners(ctx, gids, oids)
+	if err != nil {
+		return storeErr(err)
+	}
+	for i, id := range gids {
+		if owner, ok := groups[id]; ok && owner != c.CampaignID {
+			ve.Add(fmt.Sprintf("enrollmentGroups[%d].enrollmentGroupId", i), "id %q is already used by campaign %s", id, owner)
+		}
+	}
+	for i, id := range oids {
+		if owner, ok := offers[id]; ok && owner != c.CampaignID {
+			ve.Add(fmt.Sprintf("offers[%d].offerId", i), "id %q is already used by campaign %s", id, owner)
+		}
+	}
+	return nil
 }
 
 // Campaign reads a campaign document: the current version for version 0.
@@ -69,4 +111,71 @@ func (p *Platform) Campaign(ctx context.Context, id string, version int) (*store
 		return nil, err
 	}
 	return d, storeErr(err)
+}
+
+// diffJSON lists the leaf paths that differ between two JSON documents, as
+// "path: old → new" (absent values show as "—").
+func diffJSON(before, after []byte) []string {
+	a, b := map[string]string{}, map[string]string{}
+	flatten(before, "", a)
+	flatten(after, "", b)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		av, aok := a[k]
+		bv, bok := b[k]
+		switch {
+		case !aok:
+			out = append(out, fmt.Sprintf("%s: — → %s", k, bv))
+		case !bok:
+			out = append(out, fmt.Sprintf("%s: %s → —", k, av))
+		case av != bv:
+			out = append(out, fmt.Sprintf("%s: %s → %s", k, av, bv))
+		}
+	}
+	sort.Strings(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func flatten(doc []byte, prefix string, out map[string]string) {
+	if len(doc) == 0 {
+		return
+	}
+	var v any
+	if json.Unmarshal(doc, &v) != nil {
+		return
+	}
+	flattenValue(v, prefix, out)
+}
+
+func flattenValue(v any, prefix string, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			flattenValue(e, p, out)
+		}
+	case []any:
+		if len(x) == 0 {
+			out[prefix] = "[]"
+		}
+		for i, e := range x {
+			flattenValue(e, fmt.Sprintf("%s[%d]", prefix, i), out)
+		}
+	default:
+		b, _ := json.Marshal(x)
+		out[prefix] = string(b)
+	}
 }

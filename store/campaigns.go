@@ -3,7 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
+
+	"github.com/vsrp-dev/vsrp"
 )
 
 // CampaignDoc is one applied version of a campaign document.
@@ -14,9 +20,12 @@ type CampaignDoc struct {
 	AppliedAt  time.Time
 }
 
-// PutCampaign stores doc as the campaign's next version, unless it equals the current one.
-// It answers the current version and whether it changed.
-func (s *Store) PutCampaign(ctx context.Context, id string, doc []byte, now time.Time) (version int, changed bool, err error) {
+// ApplyCampaign stores the campaign c, whose document is doc, as its next version, unless doc
+// equals the current version; in the same transaction it brings the campaign's enrollment
+// groups and offers in line with c. Removing a group that has enrollments answers
+// vsrp.ErrConflict and changes nothing. It answers the current version and whether it changed.
+func (s *Store) ApplyCampaign(ctx context.Context, c *vsrp.Campaign, doc []byte, now time.Time) (version int, changed bool, err error) {
+	id := c.CampaignID
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var cur []byte
 		e := tx.QueryRowContext(ctx, s.q(`SELECT version, doc FROM campaigns WHERE campaign_id = ?`), id).Scan(&version, &cur)
@@ -39,9 +48,14 @@ func (s *Store) PutCampaign(ctx context.Context, id string, doc []byte, now time
 			}
 		}
 		changed = true
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO campaign_versions (campaign_id, version, doc, applied_at) VALUES (?, ?, ?, ?)`),
-			id, version, string(doc), micros(now))
-		return s.wrap(err)
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO campaign_versions (campaign_id, version, doc, applied_at) VALUES (?, ?, ?, ?)`),
+			id, version, string(doc), micros(now)); err != nil {
+			return s.wrap(err)
+		}
+		if err := s.applyGroups(ctx, tx, c); err != nil {
+			return err
+		}
+		return s.applyOffers(ctx, tx, c)
 	})
 	return version, changed, err
 }
@@ -63,4 +77,102 @@ func (s *Store) Campaign(ctx context.Context, id string, version int) (*Campaign
 	}
 	d.Doc, d.AppliedAt = []byte(doc), fromMicros(at)
 	return &d, nil
+}
+
+func (s *Store) applyGroups(ctx context.Context, tx *sql.Tx, c *vsrp.Campaign) error {
+	existing, err := idsOf(ctx, tx, s.q(`SELECT group_id FROM enrollment_groups WHERE campaign_id = ?`), c.CampaignID)
+	if err != nil {
+		return s.wrap(err)
+	}
+	for _, id := range existing {
+		if slices.ContainsFunc(c.EnrollmentGroups, func(g vsrp.EnrollmentGroup) bool { return g.EnrollmentGroupID == id }) {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM enrollments WHERE group_id = ?`), id).Scan(&n); err != nil {
+			return s.wrap(err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: enrollment group %s has %d enrollments and cannot be removed", vsrp.ErrConflict, id, n)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM enrollment_groups WHERE group_id = ?`), id); err != nil {
+			return s.wrap(err)
+		}
+	}
+	for _, g := range c.EnrollmentGroups {
+		elig, _ := json.Marshal(g.Eligibility)
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO enrollment_groups (group_id, campaign_id, name, enroll_start, enroll_end,
+			capacity, eligibility, enrolled) VALUES (?, ?, ?, ?, ?, ?, ?, 0)
+			ON CONFLICT (group_id) DO UPDATE SET name = excluded.name, enroll_start = excluded.enroll_start,
+			enroll_end = excluded.enroll_end, capacity = excluded.capacity, eligibility = excluded.eligibility
+			WHERE enrollment_groups.campaign_id = excluded.campaign_id`),
+			g.EnrollmentGroupID, c.CampaignID, g.Name, micros(g.EnrollStart), micros(g.EnrollEnd), g.Capacity, string(elig))
+		if err != nil {
+			return s.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: enrollment group id %s belongs to another campaign", vsrp.ErrConflict, g.EnrollmentGroupID)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyOffers(ctx context.Context, tx *sql.Tx, c *vsrp.Campaign) error {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM offers WHERE campaign_id = ?`), c.CampaignID); err != nil {
+		return s.wrap(err)
+	}
+	for _, o := range c.Offers {
+		doc, _ := json.Marshal(o)
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO offers (offer_id, campaign_id, doc) VALUES (?, ?, ?)`),
+			o.OfferID, c.CampaignID, string(doc)); err != nil {
+			err = s.wrap(err)
+			if errors.Is(err, vsrp.ErrConflict) {
+				return fmt.Errorf("%w: offer id %s belongs to another campaign", vsrp.ErrConflict, o.OfferID)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func idsOf(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// IDOwners answers, for each of the enrollment group and offer ids that already exist, the
+// campaign that owns it.
+func (s *Store) IDOwners(ctx context.Context, groupIDs, offerIDs []string) (groups, offers map[string]string, err error) {
+	groups, offers = map[string]string{}, map[string]string{}
+	for _, id := range groupIDs {
+		var owner string
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT campaign_id FROM enrollment_groups WHERE group_id = ?`), id).Scan(&owner)
+		if err == nil {
+			groups[id] = owner
+		} else if err != sql.ErrNoRows {
+			return nil, nil, s.wrap(err)
+		}
+	}
+	for _, id := range offerIDs {
+		var owner string
+		err := s.db.QueryRowContext(ctx, s.q(`SELECT campaign_id FROM offers WHERE offer_id = ?`), id).Scan(&owner)
+		if err == nil {
+			offers[id] = owner
+		} else if err != sql.ErrNoRows {
+			return nil, nil, s.wrap(err)
+		}
+	}
+	return groups, offers, nil
 }

@@ -1,0 +1,155 @@
+package platform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/vault"
+)
+
+// MaxExtendedData is the largest userExtendedData accepted, serialized.
+const MaxExtendedData = 4 << 10
+
+// group answers an enrollment group visible to the app: one of a campaign granted to it.
+// Any other group answers 3006, exactly like a missing one.
+func (p *Platform) group(ctx context.Context, a *vsrp.App, id string) (*store.Group, error) {
+	g, err := p.store.Group(ctx, id)
+	if errors.Is(err, vsrp.ErrNotFound) || (err == nil && !a.HasCampaign(g.CampaignID)) {
+		return nil, vsrp.E(vsrp.CodeGroupNotFound)
+	}
+	return g, storeErr(err)
+}
+
+// Enroll enrolls a card (cardId or PAN) into an enrollment group for the app. Enrolling an
+// enrolled card again answers the first enrollment with already true, keeping its time and
+// data. Errors: 3006 group unknown or not granted, 3002/3003/3005/2007 card, 3007 not open,
+// 3008 not eligible, 3009 bad userExtendedData, 3010 full.
+func (p *Platform) Enroll(ctx context.Context, a *vsrp.App, cardRef, groupID string, ext json.RawMessage) (*vsrp.Enrollment, bool, error) {
+	g, err := p.group(ctx, a, groupID)
+	if err != nil {
+		return nil, false, err
+	}
+	card, err := p.ResolveCard(ctx, a, cardRef)
+	if err != nil {
+		return nil, false, err
+	}
+	if e, err := p.store.Enrollment(ctx, g.EnrollmentGroupID, card.ID); err == nil {
+		return e, true, nil
+	} else if !errors.Is(err, vsrp.ErrNotFound) {
+		return nil, false, storeErr(err)
+	}
+	now := p.now()
+	if !g.Open(now) {
+		return nil, false, vsrp.E(vsrp.CodeGroupClosed)
+	}
+	pan, err := p.panFor(ctx, &g.Eligibility, card.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if !g.Eligibility.Admits(pan, card.Attrs) {
+		return nil, false, vsrp.E(vsrp.CodeNotEligible)
+	}
+	data, err := extendedData(ext)
+	if err != nil {
+		return nil, false, err
+	}
+	e, already, err := p.store.Enroll(ctx, &vsrp.Enrollment{
+		ID: vault.NewID("enr_"), GroupID: g.EnrollmentGroupID, CampaignID: g.CampaignID, CardID: card.ID,
+		AppID: a.ID, ExtendedData: data, CreatedAt: now,
+	})
+	if errors.Is(err, store.ErrFull) {
+		return nil, false, vsrp.E(vsrp.CodeGroupFull)
+	}
+	return e, already, storeErr(err)
+}
+
+// panFor unseals the card's PAN, only when a BIN rule needs it.
+func (p *Platform) panFor(ctx context.Context, e *vsrp.Eligibility, cardID string) (string, error) {
+	if len(e.BINs) == 0 {
+		return "", nil
+	}
+	c, err := p.store.CardByID(ctx, cardID)
+	if err != nil {
+		return "", storeErr(err)
+	}
+	pan, err := p.vault.Open("pan", c.PANSealed)
+	if err != nil {
+		return "", vsrp.Internal(err)
+	}
+	return string(pan), nil
+}
+
+// extendedData checks userExtendedData: absent or null is none; otherwise a JSON object of at
+// most 4 KiB serialized (3009).
+func extendedData(raw json.RawMessage) ([]byte, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, vsrp.E(vsrp.CodeExtDataInvalid)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil || compact.Len() > MaxExtendedData {
+		return nil, vsrp.E(vsrp.CodeExtDataInvalid)
+	}
+	return compact.Bytes(), nil
+}
+
+// EnrollmentView is an enrollment as one app sees it: with the card seen from the app, and
+// the extended data only when the app made the enrollment.
+type EnrollmentView struct {
+	Enrollment   *vsrp.Enrollment
+	Card         *vsrp.CardView
+	ExtendedData []byte // nil for other apps than the enrolling one
+}
+
+// ShowEnrollment lists the group's enrollments: with cardRef, that card's only (whether or not
+// it belongs to the vuid); else with vuid, those of every card bound to the vuid in this app.
+// Errors: 1002 neither given, 3006, 3001, card errors.
+func (p *Platform) ShowEnrollment(ctx context.Context, a *vsrp.App, vuid, cardRef, groupID string) ([]EnrollmentView, error) {
+	if cardRef == "" && vuid == "" {
+		return nil, vsrp.E(vsrp.CodeMissingParam)
+	}
+	g, err := p.group(ctx, a, groupID)
+	if err != nil {
+		return nil, err
+	}
+	var enrollments []*vsrp.Enrollment
+	if cardRef != "" {
+		card, err := p.ResolveCard(ctx, a, cardRef)
+		if err != nil {
+			return nil, err
+		}
+		e, err := p.store.Enrollment(ctx, g.EnrollmentGroupID, card.ID)
+		if err == nil {
+			enrollments = append(enrollments, e)
+		} else if !errors.Is(err, vsrp.ErrNotFound) {
+			return nil, storeErr(err)
+		}
+	} else {
+		if _, err := p.user(ctx, a, vuid); err != nil {
+			return nil, err
+		}
+		if enrollments, err = p.store.UserEnrollments(ctx, a.ID, vuid, g.EnrollmentGroupID); err != nil {
+			return nil, storeErr(err)
+		}
+	}
+	out := make([]EnrollmentView, 0, len(enrollments))
+	for _, e := range enrollments {
+		card, err := p.store.CardView(ctx, a.ID, e.CardID)
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		v := EnrollmentView{Enrollment: e, Card: card}
+		if e.AppID == a.ID {
+			v.ExtendedData = e.ExtendedData
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
