@@ -46,13 +46,13 @@ type Eligibility struct {
 
 // Offer turns qualifying transactions of enrolled cards into rewards.
 type Offer struct {
-	OfferID string  `json:"offerId"`
-	Name    string  `json:"name"`
-	Billing Billing `json:"billing"`
-	Match   Match   `json:"match"`
-	Goal    Goal    `json:"goal"`
-	Reward  Reward  `json:"reward"`
-	Limits  Limits  `json:"limits"`
+	OfferID string     `json:"offerId"`
+	Name    string     `json:"name"`
+	Billing Billing    `json:"billing"`
+	Match   Match      `json:"match"`
+	Goal    Goal       `json:"goal"`
+	Reward  RewardSpec `json:"reward"`
+	Limits  Limits     `json:"limits"`
 }
 
 // Billing sets an offer's billing period.
@@ -76,8 +76,8 @@ type Goal struct {
 	Threshold Decimal `json:"threshold,omitempty"`
 }
 
-// Reward says what an offer pays.
-type Reward struct {
+// RewardSpec says what an offer pays.
+type RewardSpec struct {
 	Type          string  `json:"type"` // Cash | Point | Coupon | Material | None
 	Percent       Decimal `json:"percent,omitempty"`
 	Amount        Decimal `json:"amount,omitempty"`

@@ -35,8 +35,9 @@ type MigrateCmd struct {
 }
 
 type root struct {
-	Serve   ServeCmd   `cmd:"" help:"Run the server."`
-	Migrate MigrateCmd `cmd:"" help:"Apply database migrations and exit."`
+	Serve    ServeCmd    `cmd:"" help:"Run the server."`
+	Migrate  MigrateCmd  `cmd:"" help:"Apply database migrations and exit."`
+	Campaign CampaignCmd `cmd:"" help:"Manage campaigns on a running server."`
 }
 
 type runCtx struct {

@@ -73,6 +73,8 @@ func (a *API) userCalls() map[string]appCall {
 		"enroll":          {vsrp.ScopeEnroll, a.enroll},
 		"showEnrollment":  {vsrp.ScopeEnroll, a.showEnrollment},
 		"showEnrollments": {vsrp.ScopeEnroll, a.showEnrollment}, // the source document's list spelling
+		"listRewards":     {vsrp.ScopeReward, a.listRewards},
+		"showReward":      {vsrp.ScopeReward, a.showReward},
 	}
 }
 

@@ -6,8 +6,10 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
@@ -16,8 +18,11 @@ import (
 // AppName names the demo app; the sandbox finds it by this name on later starts.
 const AppName = "Sandbox demo app"
 
-// CampaignID is the demo campaign granted to the demo app.
-const CampaignID = "CMP-DEMO"
+// The demo campaign granted to the demo app, and its open enrollment group.
+const (
+	CampaignID = "CMP-DEMO"
+	GroupID    = "EG-DEMO"
+)
 
 // BINs are the demo BIN rows.
 var BINs = []vsrp.BIN{
@@ -48,6 +53,9 @@ type Credentials struct {
 // dir/vsrp-sandbox-public.pem. It answers the credentials file's path.
 func Load(ctx context.Context, p *platform.Platform, dir string) (string, *Credentials, error) {
 	if err := p.UpsertBINs(ctx, BINs); err != nil {
+		return "", nil, err
+	}
+	if err := demoCampaign(ctx, p); err != nil {
 		return "", nil, err
 	}
 	creds, err := demoApp(ctx, p)
@@ -94,4 +102,40 @@ func demoApp(ctx context.Context, p *platform.Platform) (*Credentials, error) {
 	}
 	return &Credentials{AppID: c.AppID, AppSecret: c.AppSecret, WebhookSecret: c.WebhookSecret, KeyID: c.KeyID,
 		PublicKeyPEM: c.PublicKeyPEM, CampaignID: CampaignID, TestCards: TestCards}, nil
+}
+
+// demoCampaign applies the demo campaign once: running from 30 days ago for a year, with an
+// enrollment group open all that time and a dining offer (10% back, up to 50 CNY a month).
+// Later starts leave it as the operator may have changed it.
+func demoCampaign(ctx context.Context, p *platform.Platform) error {
+	if _, err := p.Campaign(ctx, CampaignID, 0); err == nil {
+		return nil
+	} else if !errors.Is(err, vsrp.ErrNotFound) {
+		return err
+	}
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	today := time.Now().In(loc)
+	start, end := today.AddDate(0, 0, -30), today.AddDate(1, 0, 0)
+	c := vsrp.Campaign{
+		CampaignID: CampaignID, Name: "Demo dining cashback", NameNative: "演示餐饮返现", Timezone: "Asia/Shanghai",
+		StartDate: start.Format(time.DateOnly), EndDate: end.Format(time.DateOnly), Currency: "CNY", Aggregation: "card",
+		EnrollmentGroups: []vsrp.EnrollmentGroup{{
+			EnrollmentGroupID: GroupID, Name: "Demo group", Capacity: 0,
+			EnrollStart: time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, loc),
+			EnrollEnd:   time.Date(end.Year(), end.Month(), end.Day(), 23, 59, 59, 0, loc),
+		}},
+		Offers: []vsrp.Offer{{
+			OfferID: "OF-DEMO-DINING", Name: "10% back on dining, up to 50 a month",
+			Billing: vsrp.Billing{Period: "month", SettlementDelayDays: 0},
+			Match:   vsrp.Match{MCC: []string{"5812", "5814"}, MinAmount: "10"},
+			Goal:    vsrp.Goal{Type: "each"},
+			Reward:  vsrp.RewardSpec{Type: "Cash", Percent: "10", Cap: "50", Provider: "Demo Bank", Code: "DEMO10", ClaimDays: 30, ValidityDays: 90},
+		}},
+	}
+	doc, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = p.ApplyCampaign(ctx, CampaignID, doc, false)
+	return err
 }
