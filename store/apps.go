@@ -181,8 +181,12 @@ func (s *Store) insertKey(ctx context.Context, q querier, k *vsrp.AppKey) error 
 }
 
 // RotateKey makes k the app's current key and retires the current one at k.CreatedAt.
+// Concurrent rotations of one app queue on the app's row, so exactly one key stays current.
 func (s *Store) RotateKey(ctx context.Context, k *vsrp.AppKey) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE apps SET updated_at = updated_at WHERE app_id = ?`), k.AppID); err != nil {
+			return s.wrap(err)
+		}
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE app_keys SET retired_at = ? WHERE app_id = ? AND retired_at = 0`),
 			micros(k.CreatedAt), k.AppID); err != nil {
 			return s.wrap(err)

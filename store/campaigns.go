@@ -27,25 +27,24 @@ type CampaignDoc struct {
 func (s *Store) ApplyCampaign(ctx context.Context, c *vsrp.Campaign, doc []byte, now time.Time) (version int, changed bool, err error) {
 	id := c.CampaignID
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var cur []byte
-		e := tx.QueryRowContext(ctx, s.q(`SELECT version, doc FROM campaigns WHERE campaign_id = ?`), id).Scan(&version, &cur)
-		switch {
-		case e == sql.ErrNoRows:
-			version = 1
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO campaigns (campaign_id, version, doc, created_at, updated_at)
-				VALUES (?, 1, ?, ?, ?)`), id, string(doc), micros(now), micros(now)); err != nil {
-				return s.wrap(err)
-			}
-		case e != nil:
-			return s.wrap(e)
-		case string(cur) == string(doc):
+		// The upsert takes the campaign's row lock first, so that concurrent applies of one
+		// campaign queue instead of racing (version 0 marks a row this transaction created).
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO campaigns (campaign_id, version, doc, created_at, updated_at)
+			VALUES (?, 0, '', ?, ?) ON CONFLICT (campaign_id) DO UPDATE SET version = campaigns.version`),
+			id, micros(now), micros(now)); err != nil {
+			return s.wrap(err)
+		}
+		var cur string
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT version, doc FROM campaigns WHERE campaign_id = ?`), id).Scan(&version, &cur); err != nil {
+			return s.wrap(err)
+		}
+		if version > 0 && cur == string(doc) {
 			return nil
-		default:
-			version++
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE campaigns SET version = ?, doc = ?, updated_at = ? WHERE campaign_id = ?`),
-				version, string(doc), micros(now), id); err != nil {
-				return s.wrap(err)
-			}
+		}
+		version++
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE campaigns SET version = ?, doc = ?, updated_at = ? WHERE campaign_id = ?`),
+			version, string(doc), micros(now), id); err != nil {
+			return s.wrap(err)
 		}
 		changed = true
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO campaign_versions (campaign_id, version, doc, applied_at) VALUES (?, ?, ?, ?)`),

@@ -73,6 +73,9 @@ func (s *Store) UpsertBINs(ctx context.Context, bins []vsrp.BIN, now time.Time) 
 
 // MatchBIN finds the longest configured prefix of pan (8 digits before 6).
 func (s *Store) MatchBIN(ctx context.Context, pan string) (*vsrp.BIN, error) {
+	if len(pan) < 8 {
+		return nil, vsrp.ErrNotFound
+	}
 	var b vsrp.BIN
 	err := scanBIN(s.db.QueryRowContext(ctx, s.q(`SELECT `+binColumns+` FROM bins WHERE bin IN (?, ?)
 		ORDER BY LENGTH(bin) DESC LIMIT 1`), pan[:8], pan[:6]), &b)

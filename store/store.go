@@ -148,6 +148,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkKnownVersion(ctx, p); err != nil {
+		return err
+	}
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		return err
