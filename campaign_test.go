@@ -33,8 +33,10 @@ func mutate(t *testing.T, edit func(doc map[string]any)) []byte {
 	return b
 }
 
-func group0(d map[string]any) map[string]any { return d["enrollmentGroups"].([]any)[0].(map[string]any) }
-func offer0(d map[string]any) map[string]any { return d["offers"].([]any)[0].(map[string]any) }
+func group0(d map[string]any) map[string]any {
+	return d["enrollmentGroups"].([]any)[0].(map[string]any)
+}
+func offer0(d map[string]any) map[string]any        { return d["offers"].([]any)[0].(map[string]any) }
 func sub(m map[string]any, k string) map[string]any { return m[k].(map[string]any) }
 
 func problemsOf(t *testing.T, doc []byte) []FieldError {

@@ -91,4 +91,6 @@ func pan(prefix15 string) string {
 
 func code(err error) vsrp.Code { return vsrp.ErrorCode(err) }
 
-func platformSpec(campaigns []string) platform.AppSpec { return platform.AppSpec{CampaignIDs: &campaigns} }
+func platformSpec(campaigns []string) platform.AppSpec {
+	return platform.AppSpec{CampaignIDs: &campaigns}
+}
