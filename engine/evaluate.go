@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Unit is a reward unit: a card, or an account (all cards one user bound in one app), with the
+// time each of its cards enrolled in the campaign (transactions before it do not count).
+type Unit struct {
+	Key          string
+	Cards        map[string]time.Time
+	AccountAppID string // account units only
+	AccountVuid  string
+}
+
+// CardIDs answers the unit's cards, sorted.
+func (u *Unit) CardIDs() []string {
+	ids := make([]string, 0, len(u.Cards))
+	for c := range u.Cards {
+		ids = append(ids, c)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Result is one reward of a unit as the rules compute it, before the offer's budget.
+type Result struct {
+	Key        string // stable across evaluations: offer+unit+period, or offer+purchase for each
+	Period     Period
+	Met        bool  // the goal is met and no per-card limit holds it back
+	Voided     bool  // each: its purchase no longer counts (refunded away, or under minAmount)
+	Amount     int64 // reward units the reward pays when met (0 while not met)
+	EventCount int64
+	EventTotal int64 // minor units of the currency
+	Message    string
+	// EarnAt and EarnTxn are the time and id of the transaction that met the goal. They order
+	// rewards for the limits and the budget: the earliest earn.
+	EarnAt  time.Time
+	EarnTxn string
+}
+
+// EarnKey orders results: earlier transaction time first, ties by transaction id.
+func (r *Result) EarnKey() string {
+	return fmt.Sprintf("%020d|%s", r.EarnAt.UnixMicro(), r.EarnTxn)
+}
+
+type purchase struct {
+	t   *Txn
+	net int64 // amount less refunds and reversals
+}
+
+// Evaluate computes the unit's rewards for the offer from all the transactions of the unit's
+// cards (in any order; duplicates must already be removed). The result is sorted by Key.
+func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
+	byID := make(map[string]*purchase)
+	var qualifying []*purchase
+	for i := range txns {
+		t := &txns[i]
+		if t.Type != Purchase {
+			continue
+		}
+		enrolled, ok := u.Cards[t.CardID]
+		if !ok || t.Time.Before(enrolled) || !o.Matches(t) || t.Amount < o.MinAmount {
+			continue
+		}
+		p := &purchase{t: t, net: t.Amount}
+		byID[t.ID] = p
+		qualifying = append(qualifying, p)
+	}
+	for i := range txns {
+		t := &txns[i]
+		if t.Type == Purchase {
+			continue
+		}
+		if p, ok := byID[t.OriginalID]; ok {
+			p.net -= t.Amount
+		}
+	}
+	slices.SortFunc(qualifying, func(a, b *purchase) int {
+		return cmp.Or(a.t.Time.Compare(b.t.Time), strings.Compare(a.t.ID, b.t.ID))
+	})
+	counts := func(p *purchase) bool { return p.net > 0 && p.net >= o.MinAmount }
+
+	var out []Result
+	if o.Goal == "each" {
+		for _, p := range qualifying {
+			r := Result{Key: o.OfferID + "|" + p.t.ID, Period: o.PeriodOf(p.t.Time), EarnAt: p.t.Time, EarnTxn: p.t.ID}
+			if !counts(p) {
+				r.Voided = true
+				r.Message = "the purchase no longer counts after refunds"
+			} else {
+				r.Met, r.EventCount, r.EventTotal = true, 1, p.net
+				r.Amount, r.Message = o.describePayout(p.net)
+			}
+			out = append(out, r)
+		}
+	} else {
+		byPeriod := map[Period][]*purchase{}
+		var periods []Period
+		for _, p := range qualifying {
+			per := o.PeriodOf(p.t.Time)
+			if _, seen := byPeriod[per]; !seen {
+				periods = append(periods, per)
+			}
+			byPeriod[per] = append(byPeriod[per], p)
+		}
+		for _, per := range periods {
+			r := Result{Key: o.OfferID + "|" + u.Key + "|" + per.Start, Period: per}
+			var progress int64
+			for _, p := range byPeriod[per] {
+				if !counts(p) {
+					continue
+				}
+				r.EventCount++
+				r.EventTotal += p.net
+				progress = r.EventTotal
+				if o.Goal == "count" {
+					progress = r.EventCount
+				}
+				if !r.Met && progress >= o.Threshold {
+					r.Met, r.EarnAt, r.EarnTxn = true, p.t.Time, p.t.ID
+				}
+			}
+			if r.Met {
+				r.Amount, r.Message = o.describePayout(r.EventTotal)
+			} else if o.Goal == "count" {
+				r.Message = fmt.Sprintf("%d of %d purchases", r.EventCount, o.Threshold)
+			} else {
+				r.Message = fmt.Sprintf("spent %s of %s", o.money(r.EventTotal), o.money(o.Threshold))
+			}
+			out = append(out, r)
+		}
+	}
+	o.applyUnitLimits(out)
+	slices.SortFunc(out, func(a, b Result) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+func (o *Offer) describePayout(base int64) (int64, string) {
+	amt, capped := o.payout(base)
+	var msg string
+	if o.Percent != 0 {
+		msg = fmt.Sprintf("%s%% of %s = %s", strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%d.%04d", o.Percent/10000, o.Percent%10000), "0"), "."),
+			o.money(base), o.reward(o.percentOf(base)))
+	} else {
+		msg = "fixed reward " + o.reward(amt)
+	}
+	if o.Goal != "each" {
+		if o.Goal == "count" {
+			msg = fmt.Sprintf("goal met: %d purchases; %s", o.Threshold, msg)
+		} else {
+			msg = fmt.Sprintf("goal met: spent %s of %s; %s", o.money(base), o.money(o.Threshold), msg)
+		}
+	}
+	if capped {
+		msg += ", capped at " + o.reward(o.Cap)
+	}
+	return amt, msg
+}
+
+// applyUnitLimits holds back met rewards beyond the per-card limits, earliest earn first.
+func (o *Offer) applyUnitLimits(rs []Result) {
+	if o.PerPeriod == 0 && o.PerTotal == 0 {
+		return
+	}
+	idx := make([]int, 0, len(rs))
+	for i := range rs {
+		if rs[i].Met {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(rs[a].EarnKey(), rs[b].EarnKey()) })
+	perPeriod := map[Period]int64{}
+	var total int64
+	for _, i := range idx {
+		r := &rs[i]
+		switch {
+		case o.PerPeriod > 0 && perPeriod[r.Period] >= o.PerPeriod:
+			o.holdBack(r, fmt.Sprintf("limit reached: %d per card per %s", o.PerPeriod, o.Period))
+		case o.PerTotal > 0 && total >= o.PerTotal:
+			o.holdBack(r, fmt.Sprintf("limit reached: %d per card in total", o.PerTotal))
+		default:
+			perPeriod[r.Period]++
+			total++
+		}
+	}
+}
+
+// holdBack turns a met reward into one that earns nothing: an each reward disappears (voided),
+// a spend or count reward stays at status 0 with the reason.
+func (o *Offer) holdBack(r *Result, why string) {
+	r.Met, r.Amount, r.Message = false, 0, why
+	if o.Goal == "each" {
+		r.Voided = true
+	}
+}
+
+// BudgetItem is a met reward competing for an offer's budget.
+type BudgetItem struct {
+	EarnKey string
+	Amount  int64
+}
+
+// AllocateBudget decides which met rewards the budget pays: in earn order, each reward that
+// fits whole in what is left is granted; one that does not fit is not, and later smaller ones
+// still may be. spent is what rewards outside the competition (of generated bills) already
+// took. It answers, per item in the given order, whether it is granted.
+func AllocateBudget(budget, spent int64, items []BudgetItem) []bool {
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(items[a].EarnKey, items[b].EarnKey) })
+	granted := make([]bool, len(items))
+	left := budget - spent
+	for _, i := range order {
+		if items[i].Amount <= left {
+			granted[i] = true
+			left -= items[i].Amount
+		}
+	}
+	return granted
+}
