@@ -98,3 +98,26 @@ type RewardQuery struct {
 	Page          int
 	PageSize      int
 }
+
+// Transaction types.
+const (
+	Purchase = "purchase"
+	Refund   = "refund"
+	Reversal = "reversal"
+)
+
+// Transaction is one card transaction as stored. Amount is positive minor units of Currency
+// for every type; Type says which way it goes.
+type Transaction struct {
+	ID              string
+	Type            string
+	OriginalID      string // refunds and reversals
+	CardID          string
+	Amount          int64
+	Currency        string
+	Time            time.Time
+	MerchantID      string
+	MerchantName    string
+	MCC             string
+	MerchantCountry string
+}

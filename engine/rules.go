@@ -16,27 +16,15 @@ import (
 	"github.com/vsrp-dev/vsrp"
 )
 
-// Transaction types.
+// Transaction types, as in package vsrp.
 const (
-	Purchase = "purchase"
-	Refund   = "refund"
-	Reversal = "reversal"
+	Purchase = vsrp.Purchase
+	Refund   = vsrp.Refund
+	Reversal = vsrp.Reversal
 )
 
-// Txn is one stored transaction. Amount is positive for every type.
-type Txn struct {
-	ID              string
-	Type            string
-	OriginalID      string // refunds and reversals
-	CardID          string
-	Amount          int64 // minor units of Currency
-	Currency        string
-	Time            time.Time
-	MerchantID      string
-	MerchantName    string
-	MCC             string
-	MerchantCountry string
-}
+// Txn is a stored transaction.
+type Txn = vsrp.Transaction
 
 // Offer is a campaign offer compiled for evaluation.
 type Offer struct {

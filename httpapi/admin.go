@@ -65,6 +65,17 @@ func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// adminStream is admin without the body limit, for streamed uploads that set their own.
+func (a *API) adminStream(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !a.adminAuthorized(r) {
+			writeAdminError(w, r, http.StatusUnauthorized, "unauthorized", "admin token missing or wrong", nil)
+			return
+		}
+		h(w, r)
+	}
+}
+
 func (a *API) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/v1/apps", a.admin(a.createApp))
 	mux.HandleFunc("GET /admin/v1/apps", a.admin(a.listApps))
@@ -76,6 +87,7 @@ func (a *API) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/bins", a.admin(a.listBINs))
 	mux.HandleFunc("PUT /admin/v1/campaigns/{campaignId}", a.admin(a.putCampaign))
 	mux.HandleFunc("GET /admin/v1/campaigns/{campaignId}", a.admin(a.getCampaign))
+	mux.HandleFunc("POST /admin/v1/transactions", a.adminStream(a.postTransactions))
 }
 
 // decodeAdmin reads a JSON body into v: bad JSON is a 400 naming the problem.

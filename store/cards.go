@@ -211,3 +211,10 @@ func (s *Store) Unbind(ctx context.Context, appID, cardID, vuid string) error {
 	}
 	return nil
 }
+
+// CardByPANHash reads the card with the PAN's look-up hash, without creating it;
+// vsrp.ErrNotFound when unknown.
+func (s *Store) CardByPANHash(ctx context.Context, hash []byte) (*vsrp.Card, error) {
+	return s.scanCard(s.db.QueryRowContext(ctx, s.q(`SELECT card_id, pan_hash, pan_sealed, bin, last4, created_at
+		FROM cards WHERE pan_hash = ?`), hash))
+}

@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
+)
+
+// ingestBatch is how many rows go to the engine in one database transaction.
+const ingestBatch = 2000
+
+// rowSource yields transactions one at a time from a streamed body. A row that cannot be read
+// as a transaction comes back with a reason; a body that cannot go on ends with an error.
+type rowSource interface {
+	next() (in platform.TxnInput, reason string, err error) // io.EOF at the end
+}
+
+func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<30) // streamed: the limit only bounds a runaway upload
+	// A large file takes longer than the server's usual deadlines.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	var src rowSource
+	var err error
+	switch mediaType(r) {
+	case "text/csv":
+		src, err = newCSVSource(r.Body)
+	case "application/x-ndjson", "application/jsonl", "application/x-jsonlines":
+		src = &jsonSource{dec: json.NewDecoder(bufio.NewReaderSize(r.Body, 1<<16))}
+	default:
+		src, err = newJSONArraySource(r.Body)
+	}
+	if err != nil {
+		var ve vsrp.ValidationError
+		ve.Add("body", "%v", err)
+		a.adminFail(w, r, &ve)
+		return
+	}
+	var sum platform.IngestSummary
+	sum.Errors = []platform.RowError{}
+	batch := make([]platform.TxnInput, 0, ingestBatch)
+	first, row := 1, 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		s, err := a.p.Ingest(r.Context(), batch, first)
+		if err != nil {
+			return err
+		}
+		sum.Add(s)
+		batch, first = batch[:0], row+1
+		return nil
+	}
+	var streamErr error
+	for {
+		in, reason, err := src.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			streamErr = err
+			break
+		}
+		row++
+		if reason != "" {
+			if err := flush(); err != nil {
+				a.adminFail(w, r, err)
+				return
+			}
+			sum.Rejected++
+			sum.Errors = append(sum.Errors, platform.RowError{Row: row, TransactionID: in.TransactionID, Reason: reason})
+			first = row + 1
+			continue
+		}
+		batch = append(batch, in)
+		if len(batch) == ingestBatch {
+			if err := flush(); err != nil {
+				a.adminFail(w, r, err)
+				return
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
+	if streamErr != nil {
+		// Rows before the break are stored and counted; say where reading stopped.
+		var tooBig *http.MaxBytesError
+		msg := fmt.Sprintf("reading stopped after row %d: %v", row, streamErr)
+		if errors.As(streamErr, &tooBig) {
+			msg = fmt.Sprintf("reading stopped after row %d: body too large", row)
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": "invalid", "message": msg,
+			"details": []vsrp.FieldError{{Field: "body", Reason: msg}}}, "accepted": sum.Accepted, "duplicates": sum.Duplicates,
+			"rejected": sum.Rejected, "errors": sum.Errors})
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+type jsonSource struct {
+	dec   *json.Decoder
+	array bool
+}
+
+func newJSONArraySource(body io.Reader) (*jsonSource, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(body, 1<<16))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('[') {
+		return nil, errors.New("want a JSON array of transactions (or NDJSON with Content-Type application/x-ndjson, or text/csv)")
+	}
+	return &jsonSource{dec: dec, array: true}, nil
+}
+
+func (s *jsonSource) next() (platform.TxnInput, string, error) {
+	var in platform.TxnInput
+	if s.array && !s.dec.More() {
+		if _, err := s.dec.Token(); err != nil {
+			return in, "", err
+		}
+		return in, "", io.EOF
+	}
+	var raw json.RawMessage
+	if err := s.dec.Decode(&raw); err != nil {
+		if err == io.EOF && !s.array {
+			return in, "", io.EOF
+		}
+		return in, "", err
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		var id struct {
+			TransactionID string `json:"transactionId"`
+		}
+		_ = json.Unmarshal(raw, &id)
+		in.TransactionID = id.TransactionID
+		return in, "unreadable row: " + strings.TrimPrefix(err.Error(), "json: "), nil
+	}
+	return in, "", nil
+}
+
+type csvSource struct {
+	r      *csv.Reader
+	header []string
+}
+
+var csvFields = map[string]func(in *platform.TxnInput, v string){
+	"transactionId":         func(in *platform.TxnInput, v string) { in.TransactionID = v },
+	"type":                  func(in *platform.TxnInput, v string) { in.Type = v },
+	"originalTransactionId": func(in *platform.TxnInput, v string) { in.OriginalTransactionID = v },
+	"cardId":                func(in *platform.TxnInput, v string) { in.CardID = v },
+	"pan":                   func(in *platform.TxnInput, v string) { in.PAN = v },
+	"amount":                func(in *platform.TxnInput, v string) { in.Amount = vsrp.Decimal(strings.TrimSpace(v)) },
+	"currency":              func(in *platform.TxnInput, v string) { in.Currency = v },
+	"transactionTime":       func(in *platform.TxnInput, v string) { in.TransactionTime = v },
+	"merchantId":            func(in *platform.TxnInput, v string) { in.MerchantID = v },
+	"merchantName":          func(in *platform.TxnInput, v string) { in.MerchantName = v },
+	"mcc":                   func(in *platform.TxnInput, v string) { in.MCC = v },
+	"merchantCountry":       func(in *platform.TxnInput, v string) { in.MerchantCountry = v },
+}
+
+func newCSVSource(body io.Reader) (*csvSource, error) {
+	r := csv.NewReader(bufio.NewReaderSize(body, 1<<16))
+	r.ReuseRecord = true
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, errors.New("a CSV header row of field names is required")
+	}
+	h := make([]string, len(header))
+	for i, name := range header {
+		name = strings.TrimSpace(strings.TrimPrefix(name, "\ufeff"))
+		if _, ok := csvFields[name]; !ok {
+			return nil, fmt.Errorf("unknown CSV column %q", name)
+		}
+		h[i] = name
+	}
+	return &csvSource{r: r, header: h}, nil
+}
+
+func (s *csvSource) next() (platform.TxnInput, string, error) {
+	var in platform.TxnInput
+	rec, err := s.r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
+			return in, "wrong number of fields", nil
+		}
+		return in, "", err
+	}
+	if len(rec) != len(s.header) {
+		return in, fmt.Sprintf("%d fields, want %d", len(rec), len(s.header)), nil
+	}
+	for i, v := range rec {
+		csvFields[s.header[i]](&in, v)
+	}
+	return in, "", nil
+}

@@ -1,0 +1,472 @@
+package platform
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/engine"
+	"github.com/vsrp-dev/vsrp/store"
+)
+
+// TxnInput is one transaction as a feed sends it (contract section 8).
+type TxnInput struct {
+	TransactionID         string       `json:"transactionId"`
+	Type                  string       `json:"type"`
+	OriginalTransactionID string       `json:"originalTransactionId"`
+	CardID                string       `json:"cardId"`
+	PAN                   string       `json:"pan"`
+	Amount                vsrp.Decimal `json:"amount"`
+	Currency              string       `json:"currency"`
+	TransactionTime       string       `json:"transactionTime"`
+	MerchantID            string       `json:"merchantId"`
+	MerchantName          string       `json:"merchantName"`
+	MCC                   string       `json:"mcc"`
+	MerchantCountry       string       `json:"merchantCountry"`
+}
+
+// RowError says why one row was rejected. Row counts data rows from 1.
+type RowError struct {
+	Row           int    `json:"row"`
+	TransactionID string `json:"transactionId"`
+	Reason        string `json:"reason"`
+}
+
+// IngestSummary counts what an ingestion did.
+type IngestSummary struct {
+	Accepted   int        `json:"accepted"`
+	Duplicates int        `json:"duplicates"`
+	Rejected   int        `json:"rejected"`
+	Errors     []RowError `json:"errors"`
+}
+
+// Add adds another batch's counts.
+func (s *IngestSummary) Add(o IngestSummary) {
+	s.Accepted += o.Accepted
+	s.Duplicates += o.Duplicates
+	s.Rejected += o.Rejected
+	s.Errors = append(s.Errors, o.Errors...)
+}
+
+// MaxFutureSkew is how far in the future a transaction time may be.
+const MaxFutureSkew = 5 * time.Minute
+
+type checked struct {
+	row int
+	txn store.TxnRow
+}
+
+// Ingest stores a batch of transactions and brings the rewards of every card they touch up
+// to date, in one database transaction: a crash leaves all of the batch or none of it.
+// Ingestion is idempotent by transactionId (a resent row is a duplicate; the same id with
+// other content is rejected). firstRow is the row number of rows[0].
+func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (IngestSummary, error) {
+	var sum IngestSummary
+	reject := func(row int, id, reason string) {
+		sum.Rejected++
+		sum.Errors = append(sum.Errors, RowError{Row: row, TransactionID: id, Reason: reason})
+	}
+	now := p.now()
+	var valid []checked
+	for i := range rows {
+		t, reason, err := p.checkTxn(ctx, &rows[i], now)
+		if err != nil {
+			return IngestSummary{}, err
+		}
+		if reason != "" {
+			reject(firstRow+i, rows[i].TransactionID, reason)
+			continue
+		}
+		valid = append(valid, checked{row: firstRow + i, txn: *t})
+	}
+	if len(valid) == 0 {
+		return sum, nil
+	}
+	var inner IngestSummary
+	err := p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		inner = IngestSummary{}
+		var accepted []vsrp.Transaction
+		for _, c := range valid {
+			reason, dup, err := p.storeTxn(tx, &c.txn, now)
+			switch {
+			case err != nil:
+				return err
+			case dup:
+				inner.Duplicates++
+			case reason != "":
+				inner.Rejected++
+				inner.Errors = append(inner.Errors, RowError{Row: c.row, TransactionID: c.txn.ID, Reason: reason})
+			default:
+				inner.Accepted++
+				accepted = append(accepted, c.txn.Transaction)
+			}
+		}
+		return p.evaluate(ctx, tx, accepted, now)
+	})
+	if err != nil {
+		return IngestSummary{}, storeErr(err)
+	}
+	sum.Add(inner)
+	slices.SortFunc(sum.Errors, func(a, b RowError) int { return a.Row - b.Row })
+	return sum, nil
+}
+
+// checkTxn validates a row without touching stored transactions; it answers a rejection
+// reason in plain words, or the transaction to store.
+func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time) (*store.TxnRow, string, error) {
+	switch {
+	case in.TransactionID == "" || len(in.TransactionID) > 128:
+		return nil, "transactionId missing or longer than 128 characters", nil
+	case in.Type != vsrp.Purchase && in.Type != vsrp.Refund && in.Type != vsrp.Reversal:
+		return nil, "type must be purchase, refund or reversal", nil
+	case in.Type != vsrp.Purchase && in.OriginalTransactionID == "":
+		return nil, "a " + in.Type + " needs originalTransactionId", nil
+	}
+	digits, ok := vsrp.MinorDigits(in.Currency)
+	if !ok {
+		return nil, fmt.Sprintf("bad currency %q", in.Currency), nil
+	}
+	amount, err := in.Amount.Scaled(digits)
+	if in.Amount == "" || err != nil || amount <= 0 {
+		return nil, fmt.Sprintf("bad amount %q: a positive amount with at most %d decimals in %s", string(in.Amount), digits, in.Currency), nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, in.TransactionTime)
+	if err != nil {
+		return nil, "transactionTime is not an RFC 3339 time", nil
+	}
+	if at.After(now.Add(MaxFutureSkew)) {
+		return nil, "transactionTime is in the future", nil
+	}
+	if len(in.MCC) != 4 || strings.Trim(in.MCC, "0123456789") != "" {
+		return nil, "mcc must be 4 digits", nil
+	}
+	cardID, reason, err := p.txnCard(ctx, in)
+	if err != nil || reason != "" {
+		return nil, reason, err
+	}
+	row := &store.TxnRow{Transaction: vsrp.Transaction{ID: in.TransactionID, Type: in.Type, OriginalID: in.OriginalTransactionID,
+		CardID: cardID, Amount: amount, Currency: in.Currency, Time: at.UTC(), MerchantID: in.MerchantID,
+		MerchantName: in.MerchantName, MCC: in.MCC, MerchantCountry: in.MerchantCountry}}
+	row.Digest = digest(&row.Transaction)
+	return row, "", nil
+}
+
+// txnCard resolves a transaction's card without creating one: a feed only reports cards the
+// platform knows.
+func (p *Platform) txnCard(ctx context.Context, in *TxnInput) (string, string, error) {
+	ref := in.CardID
+	if ref == "" {
+		ref = in.PAN
+	}
+	if ref == "" {
+		return "", "cardId or pan required", nil
+	}
+	var c *vsrp.Card
+	var err error
+	if looksLikePAN(ref) {
+		if !vsrp.ValidPAN(ref) {
+			return "", "bad card number", nil
+		}
+		c, err = p.store.CardByPANHash(ctx, p.vault.Lookup("pan", []byte(ref)))
+	} else {
+		c, err = p.store.CardByID(ctx, ref)
+	}
+	if errors.Is(err, vsrp.ErrNotFound) {
+		return "", "unknown card", nil
+	}
+	if err != nil {
+		return "", "", storeErr(err)
+	}
+	return c.ID, "", nil
+}
+
+func digest(t *vsrp.Transaction) string {
+	b, _ := json.Marshal(t)
+	h := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// storeTxn stores one checked transaction: a duplicate, a rejection reason, or stored.
+func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reason string, dup bool, err error) {
+	if old, err := tx.Txn(t.ID); err == nil {
+		if old.Digest == t.Digest {
+			return "", true, nil
+		}
+		return "conflicting duplicate: transactionId already used with other content", false, nil
+	} else if !errors.Is(err, vsrp.ErrNotFound) {
+		return "", false, err
+	}
+	if t.Type != vsrp.Purchase {
+		orig, err := tx.Txn(t.OriginalID)
+		if errors.Is(err, vsrp.ErrNotFound) || (err == nil && (orig.Type != vsrp.Purchase || orig.CardID != t.CardID)) {
+			return "refund of an unknown transaction", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		back, err := tx.Reversed(t.OriginalID)
+		if err != nil {
+			return "", false, err
+		}
+		if t.Amount > orig.Amount-back {
+			return "refund larger than what is left of the original", false, nil
+		}
+		if t.Currency != orig.Currency {
+			return "refund currency differs from the original", false, nil
+		}
+	}
+	if _, err := tx.InsertTxn(t, now); err != nil {
+		return "", false, err
+	}
+	return "", false, nil
+}
+
+// compiled is a campaign ready for evaluation.
+type compiled struct {
+	version  int
+	campaign *vsrp.Campaign
+	offers   []*engine.Offer
+}
+
+type campaignCache struct {
+	mu sync.Mutex
+	m  map[string]*compiled
+}
+
+func (p *Platform) compiledCampaign(ctx context.Context, id string) (*compiled, error) {
+	doc, err := p.store.Campaign(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	p.campaigns.mu.Lock()
+	defer p.campaigns.mu.Unlock()
+	if c, ok := p.campaigns.m[id]; ok && c.version == doc.Version {
+		return c, nil
+	}
+	c, err := vsrp.ParseCampaign(doc.Doc)
+	if err != nil {
+		return nil, err
+	}
+	out := &compiled{version: doc.Version, campaign: c}
+	for i := range c.Offers {
+		o, err := engine.Compile(c, &c.Offers[i])
+		if err != nil {
+			return nil, err
+		}
+		out.offers = append(out.offers, o)
+	}
+	if p.campaigns.m == nil {
+		p.campaigns.m = map[string]*compiled{}
+	}
+	p.campaigns.m[id] = out
+	return out, nil
+}
+
+type unitWork struct {
+	offer *engine.Offer
+	c     *compiled
+	unit  *engine.Unit
+}
+
+// evaluate brings the rewards of every unit the accepted transactions touch up to date, then
+// settles the budget of each offer with one.
+func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.Transaction, now time.Time) error {
+	work := map[string]*unitWork{} // offer|unit → work
+	batchByCard := map[string][]vsrp.Transaction{}
+	cards := map[string]bool{}
+	for _, t := range accepted {
+		batchByCard[t.CardID] = append(batchByCard[t.CardID], t)
+		cards[t.CardID] = true
+	}
+	cardIDs := make([]string, 0, len(cards))
+	for c := range cards {
+		cardIDs = append(cardIDs, c)
+	}
+	sort.Strings(cardIDs)
+	for _, card := range cardIDs {
+		enrolled, err := tx.CardCampaigns(card)
+		if err != nil {
+			return err
+		}
+		for _, e := range enrolled {
+			c, err := p.compiledCampaign(ctx, e.CampaignID)
+			if errors.Is(err, vsrp.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			unit, err := p.unitOf(tx, c.campaign, card, e)
+			if err != nil {
+				return err
+			}
+			for _, o := range c.offers {
+				work[o.OfferID+"|"+unit.Key] = &unitWork{offer: o, c: c, unit: unit}
+			}
+		}
+	}
+	keys := make([]string, 0, len(work))
+	for k := range work {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	locked := map[string]bool{}
+	for _, k := range keys {
+		if id := work[k].offer.OfferID; !locked[id] {
+			if err := tx.LockOffer(id); err != nil {
+				return err
+			}
+			locked[id] = true
+		}
+	}
+	budgets := map[string]*engine.Offer{}
+	for _, k := range keys {
+		w := work[k]
+		if err := p.evaluateUnit(tx, w, batchByCard, now); err != nil {
+			return err
+		}
+		if w.offer.Budget > 0 {
+			budgets[w.offer.OfferID] = w.offer
+		}
+	}
+	ids := make([]string, 0, len(budgets))
+	for id := range budgets {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := p.settleBudget(tx, budgets[id], now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unitOf answers the reward unit of a card in a campaign: the card, or under account
+// aggregation the user it is bound to in the app through which it enrolled, with all that
+// user's cards enrolled in the campaign.
+func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.CardCampaign) (*engine.Unit, error) {
+	single := &engine.Unit{Key: "card:" + card, Cards: map[string]time.Time{card: e.EnrolledAt}}
+	if c.Aggregation != "account" {
+		return single, nil
+	}
+	vuid, err := tx.Binding(e.AppID, card)
+	if err != nil || vuid == "" {
+		return single, err
+	}
+	u := &engine.Unit{Key: "acct:" + e.AppID + ":" + vuid, Cards: map[string]time.Time{}, AccountAppID: e.AppID, AccountVuid: vuid}
+	owned, err := tx.UserCards(e.AppID, vuid)
+	if err != nil {
+		return nil, err
+	}
+	for _, other := range owned {
+		at, ok, err := tx.EnrolledAt(c.CampaignID, other)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			u.Cards[other] = at
+		}
+	}
+	return u, nil
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// evaluateUnit recomputes one unit's rewards for one offer and stores them. Periods whose
+// bill was generated are frozen: this batch's transactions for them become adjustments.
+func (p *Platform) evaluateUnit(tx *store.Tx, w *unitWork, batch map[string][]vsrp.Transaction, now time.Time) error {
+	o, unit := w.offer, w.unit
+	txns, err := tx.TxnsOfCards(unit.CardIDs())
+	if err != nil {
+		return err
+	}
+	for _, r := range engine.Evaluate(o, unit, txns) {
+		bill := &vsrp.Bill{ID: "bill_" + shortHash(o.OfferID+"|"+r.Period.Start), CampaignID: o.CampaignID, OfferID: o.OfferID,
+			Name: fmt.Sprintf("%s %s to %s", o.Name, r.Period.Start, r.Period.End), Type: vsrp.BillTypeSystem,
+			StartDate: r.Period.Start, EndDate: r.Period.End, SettlementDate: r.Period.Settlement, Status: vsrp.BillOpen, CreatedAt: now}
+		status, err := tx.EnsureBill(bill)
+		if err != nil {
+			return err
+		}
+		rewardID := "rw_" + shortHash(r.Key)
+		if status != vsrp.BillOpen {
+			for _, card := range unit.CardIDs() {
+				for _, t := range batch[card] {
+					if o.PeriodOf(t.Time) == r.Period {
+						if err := tx.AddAdjustment(bill.ID, t.ID, rewardID, t.Type, t.Amount, now); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			continue
+		}
+		proto := &vsrp.Reward{Bill: *bill, CampaignID: o.CampaignID, OfferID: o.OfferID, AccountAppID: unit.AccountAppID,
+			AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
+			Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
+		computed := &store.Computed{RewardID: rewardID, UnitKey: unit.Key, EarnKey: r.EarnKey(), Met: r.Met, Voided: r.Voided,
+			Wanted: r.Amount, EventCount: r.EventCount, EventTotal: r.EventTotal, Message: r.Message}
+		if !r.Met {
+			computed.EarnKey = ""
+		}
+		if err := tx.PutComputed(computed, proto); err != nil {
+			return err
+		}
+		if o.Budget == 0 {
+			if err := tx.SetOutcome(rewardID, outcome(o, r.Met, r.Voided, r.Amount, r.Message, true), now); err != nil {
+				return err
+			}
+		} else if !r.Met {
+			if err := tx.SetOutcome(rewardID, outcome(o, false, r.Voided, 0, r.Message, true), now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// outcome is what a reward shows given the rules' view and the budget's decision.
+func outcome(o *engine.Offer, met, voided bool, amount int64, msg string, granted bool) store.Outcome {
+	switch {
+	case voided:
+		return store.Outcome{Status: vsrp.RewardNotMet, Voided: true, Message: msg}
+	case met && granted:
+		return store.Outcome{Status: vsrp.RewardMet, Amount: amount, Message: msg}
+	case met: // the budget is spent
+		return store.Outcome{Status: vsrp.RewardNotMet, Voided: o.Goal == "each", Message: "the offer's budget is spent"}
+	}
+	return store.Outcome{Status: vsrp.RewardNotMet, Message: msg}
+}
+
+// settleBudget decides, in earn order, which met rewards of the offer's open bills the budget
+// pays.
+func (p *Platform) settleBudget(tx *store.Tx, o *engine.Offer, now time.Time) error {
+	cands, spent, err := tx.BudgetState(o.OfferID)
+	if err != nil {
+		return err
+	}
+	items := make([]engine.BudgetItem, len(cands))
+	for i, c := range cands {
+		items[i] = engine.BudgetItem{EarnKey: c.EarnKey, Amount: c.Wanted}
+	}
+	for i, granted := range engine.AllocateBudget(o.Budget, spent, items) {
+		c := cands[i]
+		if err := tx.SetOutcome(c.RewardID, outcome(o, true, false, c.Wanted, c.Message, granted), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}

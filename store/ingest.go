@@ -1,0 +1,294 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/vsrp-dev/vsrp"
+)
+
+// Tx is one write transaction of the reward engine: ingestion and evaluation of a batch of
+// transactions happen in one, so a crash leaves either all of a batch or none of it.
+type Tx struct {
+	s   *Store
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+// WriteTx runs fn in a write transaction, committing when it returns nil. On PostgreSQL a
+// deadlock or serialization failure between concurrent writers retries fn from the start.
+func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.inTx(ctx, func(tx *sql.Tx) error { return fn(&Tx{s: s, tx: tx, ctx: ctx}) })
+		var pg *pgconn.PgError
+		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
+			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
+	res, err := t.tx.ExecContext(t.ctx, t.s.q(query), args...)
+	return res, t.s.wrap(err)
+}
+
+// TxnRow is a stored transaction and the digest of its content.
+type TxnRow struct {
+	vsrp.Transaction
+	Digest string
+}
+
+const txnColumns = `txn_id, card_id, type, original_id, amount, currency, txn_time, merchant_id, merchant_name, mcc,
+	merchant_country, digest`
+
+func scanTxn(r rowScanner) (*TxnRow, error) {
+	var t TxnRow
+	var at int64
+	if err := r.Scan(&t.ID, &t.CardID, &t.Type, &t.OriginalID, &t.Amount, &t.Currency, &at, &t.MerchantID, &t.MerchantName,
+		&t.MCC, &t.MerchantCountry, &t.Digest); err != nil {
+		return nil, err
+	}
+	t.Time = fromMicros(at)
+	return &t, nil
+}
+
+// InsertTxn stores a transaction unless one with its id exists; it answers the stored one
+// when there was one (the caller compares digests: a duplicate or a conflict).
+func (t *Tx) InsertTxn(row *TxnRow, now time.Time) (existing *TxnRow, err error) {
+	res, err := t.exec(`INSERT INTO transactions (`+txnColumns+`, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (txn_id) DO NOTHING`, row.ID, row.CardID, row.Type, row.OriginalID, row.Amount, row.Currency,
+		row.Time.UnixMicro(), row.MerchantID, row.MerchantName, row.MCC, row.MerchantCountry, row.Digest, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	return t.Txn(row.ID)
+}
+
+// Txn reads a stored transaction; vsrp.ErrNotFound when unknown.
+func (t *Tx) Txn(id string) (*TxnRow, error) {
+	row, err := scanTxn(t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT `+txnColumns+` FROM transactions WHERE txn_id = ?`), id))
+	return row, t.s.wrap(err)
+}
+
+// Reversed answers the sum of the refunds and reversals stored against a purchase.
+func (t *Tx) Reversed(originalID string) (int64, error) {
+	var sum sql.NullInt64
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT SUM(amount) FROM transactions WHERE original_id = ?`), originalID).Scan(&sum)
+	return sum.Int64, t.s.wrap(err)
+}
+
+// TxnsOfCards reads every stored transaction of the cards.
+func (t *Tx) TxnsOfCards(cardIDs []string) ([]vsrp.Transaction, error) {
+	var out []vsrp.Transaction
+	for _, c := range cardIDs {
+		rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT `+txnColumns+` FROM transactions WHERE card_id = ?`), c)
+		if err != nil {
+			return nil, t.s.wrap(err)
+		}
+		for rows.Next() {
+			r, err := scanTxn(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r.Transaction)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CardCampaign is a card's enrollment in one campaign: the earliest enrollment in any of its
+// groups and the app that made it.
+type CardCampaign struct {
+	CampaignID string
+	AppID      string
+	EnrolledAt time.Time
+}
+
+// CardCampaigns lists the campaigns the card is enrolled in.
+func (t *Tx) CardCampaigns(cardID string) ([]CardCampaign, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT campaign_id, app_id, created_at FROM enrollments WHERE card_id = ?
+		ORDER BY created_at, enrollment_id`), cardID)
+	if err != nil {
+		return nil, t.s.wrap(err)
+	}
+	defer rows.Close()
+	var out []CardCampaign
+	seen := map[string]bool{}
+	for rows.Next() {
+		var c CardCampaign
+		var at int64
+		if err := rows.Scan(&c.CampaignID, &c.AppID, &at); err != nil {
+			return nil, err
+		}
+		if !seen[c.CampaignID] {
+			seen[c.CampaignID] = true
+			c.EnrolledAt = fromMicros(at)
+			out = append(out, c)
+		}
+	}
+	return out, rows.Err()
+}
+
+// EnrolledAt answers when the card enrolled in the campaign (its earliest enrollment), and
+// false when it did not.
+func (t *Tx) EnrolledAt(campaignID, cardID string) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT MIN(created_at) FROM enrollments WHERE campaign_id = ? AND card_id = ?`),
+		campaignID, cardID).Scan(&at)
+	return fromMicros(at.Int64), at.Valid, t.s.wrap(err)
+}
+
+// Binding answers the user the card is bound to in the app, or "".
+func (t *Tx) Binding(appID, cardID string) (string, error) {
+	var v string
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT vuid FROM bindings WHERE app_id = ? AND card_id = ?`), appID, cardID).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	return v, t.s.wrap(err)
+}
+
+// UserCards lists the cards bound to the app's user.
+func (t *Tx) UserCards(appID, vuid string) ([]string, error) {
+	return idsOf(t.ctx, t.tx, t.s.q(`SELECT card_id FROM bindings WHERE app_id = ? AND vuid = ? ORDER BY card_id`), appID, vuid)
+}
+
+// LockOffer makes concurrent writers that evaluate one offer take turns (PostgreSQL; SQLite
+// write transactions are serial already). Callers lock offers in sorted order.
+func (t *Tx) LockOffer(offerID string) error {
+	if t.s.engine != Postgres {
+		return nil
+	}
+	_, err := t.exec(`SELECT offer_id FROM offers WHERE offer_id = ? FOR UPDATE`, offerID)
+	return err
+}
+
+// EnsureBill creates the bill unless it exists and answers its status.
+func (t *Tx) EnsureBill(b *vsrp.Bill) (int, error) {
+	if _, err := t.exec(`INSERT INTO bills (bill_id, campaign_id, offer_id, name, type, start_date, end_date, settlement_date,
+		status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bill_id) DO NOTHING`,
+		b.ID, b.CampaignID, b.OfferID, b.Name, b.Type, b.StartDate, b.EndDate, b.SettlementDate, b.Status, micros(b.CreatedAt)); err != nil {
+		return 0, err
+	}
+	var status int
+	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT status FROM bills WHERE bill_id = ?`), b.ID).Scan(&status)
+	return status, t.s.wrap(err)
+}
+
+// Computed is what the rules say of one reward, before the offer's budget decides.
+type Computed struct {
+	RewardID   string
+	UnitKey    string
+	EarnKey    string
+	Met        bool
+	Voided     bool
+	Wanted     int64 // what it pays when met
+	EventCount int64
+	EventTotal int64
+	Message    string
+}
+
+// PutComputed stores the rules' view of a reward: a new reward is created from proto (with
+// its cards); an existing one has its engine columns and event totals replaced and gains any
+// new cards. The outcome columns (status, amount, message) are SetOutcome's.
+func (t *Tx) PutComputed(c *Computed, proto *vsrp.Reward) error {
+	res, err := t.exec(`UPDATE rewards SET earn_key = ?, engine_met = ?, engine_voided = ?, wanted_amount = ?,
+		engine_message = ?, event_count = ?, event_total_amount = ? WHERE reward_id = ?`,
+		c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal, c.RewardID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := t.exec(`INSERT INTO rewards (reward_id, bill_id, campaign_id, offer_id, account_app_id, account_vuid,
+			status, voided, name, type, provider, code, currency, calculated_amount, claim_required, created_at,
+			unit_key, earn_key, engine_met, engine_voided, wanted_amount, engine_message, event_count, event_total_amount)
+			VALUES (?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.RewardID, proto.Bill.ID, proto.CampaignID, proto.OfferID, proto.AccountAppID, proto.AccountVuid,
+			proto.Name, proto.Type, proto.Provider, proto.Code, proto.Currency, b2i(proto.ClaimRequired), micros(proto.CreatedAt),
+			c.UnitKey, c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal); err != nil {
+			return err
+		}
+	}
+	for _, card := range proto.CardIDs {
+		if _, err := t.exec(`INSERT INTO reward_cards (card_id, created_at, reward_id)
+			SELECT ?, created_at, reward_id FROM rewards WHERE reward_id = ?
+			AND NOT EXISTS (SELECT 1 FROM reward_cards WHERE reward_id = ? AND card_id = ?)`, card, c.RewardID, c.RewardID, card); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Outcome is what a reward shows: its status, amount and message.
+type Outcome struct {
+	Status  int
+	Voided  bool
+	Amount  int64
+	Message string
+}
+
+// SetOutcome sets what the reward shows; calculatedAt moves only when something changed.
+func (t *Tx) SetOutcome(rewardID string, o Outcome, now time.Time) error {
+	_, err := t.exec(`UPDATE rewards SET status = ?, voided = ?, calculated_amount = ?, calculate_message = ?, calculated_at = ?
+		WHERE reward_id = ? AND (status <> ? OR voided <> ? OR calculated_amount <> ? OR calculate_message <> ? OR calculated_at = 0)`,
+		o.Status, b2i(o.Voided), o.Amount, o.Message, micros(now), rewardID, o.Status, b2i(o.Voided), o.Amount, o.Message)
+	return err
+}
+
+// Candidate is a reward of an open bill competing for its offer's budget.
+type Candidate struct {
+	RewardID string
+	EarnKey  string
+	Wanted   int64
+	Message  string
+	Each     bool
+}
+
+// BudgetState answers the offer's rewards of open bills that the rules met, and what
+// rewards of generated bills already took of the budget.
+func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT r.reward_id, r.earn_key, r.wanted_amount, r.engine_message
+		FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
+		WHERE r.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`), offerID)
+	if err != nil {
+		return nil, 0, t.s.wrap(err)
+	}
+	var out []Candidate
+	for rows.Next() {
+		var c Candidate
+		if err := rows.Scan(&c.RewardID, &c.EarnKey, &c.Wanted, &c.Message); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	var spent sql.NullInt64
+	err = t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT SUM(COALESCE(r.confirmed_amount, r.calculated_amount)) FROM rewards r
+		JOIN bills b ON b.bill_id = r.bill_id WHERE r.offer_id = ? AND b.status <> 0 AND r.voided = 0`), offerID).Scan(&spent)
+	return out, spent.Int64, t.s.wrap(err)
+}
+
+// AddAdjustment records a transaction that arrived for a generated bill.
+func (t *Tx) AddAdjustment(billID, txnID, rewardID, typ string, amount int64, now time.Time) error {
+	_, err := t.exec(`INSERT INTO bill_adjustments (bill_id, txn_id, reward_id, type, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, rewardID, typ, amount, micros(now))
+	return err
+}
