@@ -38,6 +38,7 @@ type root struct {
 	Serve    ServeCmd    `cmd:"" help:"Run the server."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply database migrations and exit."`
 	Campaign CampaignCmd `cmd:"" help:"Manage campaigns on a running server."`
+	Txn      TxnCmd      `cmd:"" help:"Import transactions into a running server."`
 }
 
 type runCtx struct {

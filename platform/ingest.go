@@ -77,8 +77,9 @@ func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (I
 	}
 	now := p.now()
 	var valid []checked
+	cards := map[string]string{} // card reference → cardId, for this batch
 	for i := range rows {
-		t, reason, err := p.checkTxn(ctx, &rows[i], now)
+		t, reason, err := p.checkTxn(ctx, &rows[i], now, cards)
 		if err != nil {
 			return IngestSummary{}, err
 		}
@@ -122,7 +123,7 @@ func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (I
 
 // checkTxn validates a row without touching stored transactions; it answers a rejection
 // reason in plain words, or the transaction to store.
-func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time) (*store.TxnRow, string, error) {
+func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, cards map[string]string) (*store.TxnRow, string, error) {
 	switch {
 	case in.TransactionID == "" || len(in.TransactionID) > 128:
 		return nil, "transactionId missing or longer than 128 characters", nil
@@ -149,9 +150,19 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time) (*
 	if len(in.MCC) != 4 || strings.Trim(in.MCC, "0123456789") != "" {
 		return nil, "mcc must be 4 digits", nil
 	}
-	cardID, reason, err := p.txnCard(ctx, in)
-	if err != nil || reason != "" {
-		return nil, reason, err
+	ref := in.CardID
+	if ref == "" {
+		ref = in.PAN
+	}
+	cardID, known := cards[ref]
+	if !known {
+		var reason string
+		var err error
+		cardID, reason, err = p.txnCard(ctx, ref)
+		if err != nil || reason != "" {
+			return nil, reason, err
+		}
+		cards[ref] = cardID
 	}
 	row := &store.TxnRow{Transaction: vsrp.Transaction{ID: in.TransactionID, Type: in.Type, OriginalID: in.OriginalTransactionID,
 		CardID: cardID, Amount: amount, Currency: in.Currency, Time: at.UTC(), MerchantID: in.MerchantID,
@@ -162,11 +173,7 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time) (*
 
 // txnCard resolves a transaction's card without creating one: a feed only reports cards the
 // platform knows.
-func (p *Platform) txnCard(ctx context.Context, in *TxnInput) (string, string, error) {
-	ref := in.CardID
-	if ref == "" {
-		ref = in.PAN
-	}
+func (p *Platform) txnCard(ctx context.Context, ref string) (string, string, error) {
 	if ref == "" {
 		return "", "cardId or pan required", nil
 	}
@@ -197,15 +204,18 @@ func digest(t *vsrp.Transaction) string {
 
 // storeTxn stores one checked transaction: a duplicate, a rejection reason, or stored.
 func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reason string, dup bool, err error) {
-	if old, err := tx.Txn(t.ID); err == nil {
+	duplicate := func(old *store.TxnRow) (string, bool, error) {
 		if old.Digest == t.Digest {
 			return "", true, nil
 		}
 		return "conflicting duplicate: transactionId already used with other content", false, nil
-	} else if !errors.Is(err, vsrp.ErrNotFound) {
-		return "", false, err
 	}
 	if t.Type != vsrp.Purchase {
+		if old, err := tx.Txn(t.ID); err == nil {
+			return duplicate(old)
+		} else if !errors.Is(err, vsrp.ErrNotFound) {
+			return "", false, err
+		}
 		orig, err := tx.Txn(t.OriginalID)
 		if errors.Is(err, vsrp.ErrNotFound) || (err == nil && (orig.Type != vsrp.Purchase || orig.CardID != t.CardID)) {
 			return "refund of an unknown transaction", false, nil
@@ -224,8 +234,12 @@ func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reaso
 			return "refund currency differs from the original", false, nil
 		}
 	}
-	if _, err := tx.InsertTxn(t, now); err != nil {
+	old, err := tx.InsertTxn(t, now)
+	if err != nil {
 		return "", false, err
+	}
+	if old != nil {
+		return duplicate(old)
 	}
 	return "", false, nil
 }
@@ -271,16 +285,16 @@ func (p *Platform) compiledCampaign(ctx context.Context, id string) (*compiled, 
 	return out, nil
 }
 
+// unitWork is one reward unit of one campaign to evaluate for each of the campaign's offers.
 type unitWork struct {
-	offer *engine.Offer
-	c     *compiled
-	unit  *engine.Unit
+	c    *compiled
+	unit *engine.Unit
 }
 
 // evaluate brings the rewards of every unit the accepted transactions touch up to date, then
 // settles the budget of each offer with one.
 func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.Transaction, now time.Time) error {
-	work := map[string]*unitWork{} // offer|unit → work
+	work := map[string]*unitWork{} // campaign|unit → work
 	batchByCard := map[string][]vsrp.Transaction{}
 	cards := map[string]bool{}
 	for _, t := range accepted {
@@ -292,26 +306,29 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 		cardIDs = append(cardIDs, c)
 	}
 	sort.Strings(cardIDs)
+	campaigns := map[string]*compiled{} // for this batch; nil: no such campaign
 	for _, card := range cardIDs {
 		enrolled, err := tx.CardCampaigns(card)
 		if err != nil {
 			return err
 		}
 		for _, e := range enrolled {
-			c, err := p.compiledCampaign(ctx, e.CampaignID)
-			if errors.Is(err, vsrp.ErrNotFound) {
-				continue
+			c, seen := campaigns[e.CampaignID]
+			if !seen {
+				c, err = p.compiledCampaign(ctx, e.CampaignID)
+				if err != nil && !errors.Is(err, vsrp.ErrNotFound) {
+					return err
+				}
+				campaigns[e.CampaignID] = c
 			}
-			if err != nil {
-				return err
+			if c == nil {
+				continue
 			}
 			unit, err := p.unitOf(tx, c.campaign, card, e)
 			if err != nil {
 				return err
 			}
-			for _, o := range c.offers {
-				work[o.OfferID+"|"+unit.Key] = &unitWork{offer: o, c: c, unit: unit}
-			}
+			work[c.campaign.CampaignID+"|"+unit.Key] = &unitWork{c: c, unit: unit}
 		}
 	}
 	keys := make([]string, 0, len(work))
@@ -319,23 +336,37 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	locked := map[string]bool{}
-	for _, k := range keys {
-		if id := work[k].offer.OfferID; !locked[id] {
-			if err := tx.LockOffer(id); err != nil {
-				return err
-			}
-			locked[id] = true
+	offers := map[string]*engine.Offer{}
+	for _, w := range work {
+		for _, o := range w.c.offers {
+			offers[o.OfferID] = o
 		}
 	}
+	offerIDs := make([]string, 0, len(offers))
+	for id := range offers {
+		offerIDs = append(offerIDs, id)
+	}
+	sort.Strings(offerIDs)
+	for _, id := range offerIDs {
+		if err := tx.LockOffer(id); err != nil {
+			return err
+		}
+	}
+	bills := map[string]int{} // bill id → status, for this batch
 	budgets := map[string]*engine.Offer{}
 	for _, k := range keys {
 		w := work[k]
-		if err := p.evaluateUnit(tx, w, batchByCard, now); err != nil {
+		txns, err := tx.TxnsOfCards(w.unit.CardIDs())
+		if err != nil {
 			return err
 		}
-		if w.offer.Budget > 0 {
-			budgets[w.offer.OfferID] = w.offer
+		for _, o := range w.c.offers {
+			if err := p.evaluateUnit(tx, o, w.unit, txns, batchByCard, bills, now); err != nil {
+				return err
+			}
+			if o.Budget > 0 {
+				budgets[o.OfferID] = o
+			}
 		}
 	}
 	ids := make([]string, 0, len(budgets))
@@ -387,19 +418,19 @@ func shortHash(s string) string {
 
 // evaluateUnit recomputes one unit's rewards for one offer and stores them. Periods whose
 // bill was generated are frozen: this batch's transactions for them become adjustments.
-func (p *Platform) evaluateUnit(tx *store.Tx, w *unitWork, batch map[string][]vsrp.Transaction, now time.Time) error {
-	o, unit := w.offer, w.unit
-	txns, err := tx.TxnsOfCards(unit.CardIDs())
-	if err != nil {
-		return err
-	}
+func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit, txns []vsrp.Transaction,
+	batch map[string][]vsrp.Transaction, bills map[string]int, now time.Time) error {
 	for _, r := range engine.Evaluate(o, unit, txns) {
 		bill := &vsrp.Bill{ID: "bill_" + shortHash(o.OfferID+"|"+r.Period.Start), CampaignID: o.CampaignID, OfferID: o.OfferID,
 			Name: fmt.Sprintf("%s %s to %s", o.Name, r.Period.Start, r.Period.End), Type: vsrp.BillTypeSystem,
 			StartDate: r.Period.Start, EndDate: r.Period.End, SettlementDate: r.Period.Settlement, Status: vsrp.BillOpen, CreatedAt: now}
-		status, err := tx.EnsureBill(bill)
-		if err != nil {
-			return err
+		status, known := bills[bill.ID]
+		if !known {
+			var err error
+			if status, err = tx.EnsureBill(bill); err != nil {
+				return err
+			}
+			bills[bill.ID] = status
 		}
 		rewardID := "rw_" + shortHash(r.Key)
 		if status != vsrp.BillOpen {

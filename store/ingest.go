@@ -14,16 +14,21 @@ import (
 // Tx is one write transaction of the reward engine: ingestion and evaluation of a batch of
 // transactions happen in one, so a crash leaves either all of a batch or none of it.
 type Tx struct {
-	s   *Store
-	tx  *sql.Tx
-	ctx context.Context
+	s     *Store
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt // prepared once per transaction: a batch runs each many times
 }
 
 // WriteTx runs fn in a write transaction, committing when it returns nil. On PostgreSQL a
 // deadlock or serialization failure between concurrent writers retries fn from the start.
 func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		err := s.inTx(ctx, func(tx *sql.Tx) error { return fn(&Tx{s: s, tx: tx, ctx: ctx}) })
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			t := &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+			defer t.closeStmts()
+			return fn(t)
+		})
 		var pg *pgconn.PgError
 		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
 			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
@@ -33,9 +38,48 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 }
 
+func (t *Tx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(t.ctx, t.s.q(query))
+	if err != nil {
+		return nil, t.s.wrap(err)
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+func (t *Tx) closeStmts() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
+}
+
 func (t *Tx) exec(query string, args ...any) (sql.Result, error) {
-	res, err := t.tx.ExecContext(t.ctx, t.s.q(query), args...)
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.ExecContext(t.ctx, args...)
 	return res, t.s.wrap(err)
+}
+
+func (t *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
+	return rows, t.s.wrap(err)
+}
+
+func (t *Tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, t.s.q(query), args...) // answers the same error on Scan
+	}
+	return st.QueryRowContext(t.ctx, args...)
 }
 
 // TxnRow is a stored transaction and the digest of its content.
@@ -75,14 +119,14 @@ func (t *Tx) InsertTxn(row *TxnRow, now time.Time) (existing *TxnRow, err error)
 
 // Txn reads a stored transaction; vsrp.ErrNotFound when unknown.
 func (t *Tx) Txn(id string) (*TxnRow, error) {
-	row, err := scanTxn(t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT `+txnColumns+` FROM transactions WHERE txn_id = ?`), id))
+	row, err := scanTxn(t.queryRow(`SELECT `+txnColumns+` FROM transactions WHERE txn_id = ?`, id))
 	return row, t.s.wrap(err)
 }
 
 // Reversed answers the sum of the refunds and reversals stored against a purchase.
 func (t *Tx) Reversed(originalID string) (int64, error) {
 	var sum sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT SUM(amount) FROM transactions WHERE original_id = ?`), originalID).Scan(&sum)
+	err := t.queryRow(`SELECT SUM(amount) FROM transactions WHERE original_id = ?`, originalID).Scan(&sum)
 	return sum.Int64, t.s.wrap(err)
 }
 
@@ -90,7 +134,7 @@ func (t *Tx) Reversed(originalID string) (int64, error) {
 func (t *Tx) TxnsOfCards(cardIDs []string) ([]vsrp.Transaction, error) {
 	var out []vsrp.Transaction
 	for _, c := range cardIDs {
-		rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT `+txnColumns+` FROM transactions WHERE card_id = ?`), c)
+		rows, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE card_id = ?`, c)
 		if err != nil {
 			return nil, t.s.wrap(err)
 		}
@@ -120,8 +164,8 @@ type CardCampaign struct {
 
 // CardCampaigns lists the campaigns the card is enrolled in.
 func (t *Tx) CardCampaigns(cardID string) ([]CardCampaign, error) {
-	rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT campaign_id, app_id, created_at FROM enrollments WHERE card_id = ?
-		ORDER BY created_at, enrollment_id`), cardID)
+	rows, err := t.query(`SELECT campaign_id, app_id, created_at FROM enrollments WHERE card_id = ?
+		ORDER BY created_at, enrollment_id`, cardID)
 	if err != nil {
 		return nil, t.s.wrap(err)
 	}
@@ -147,7 +191,7 @@ func (t *Tx) CardCampaigns(cardID string) ([]CardCampaign, error) {
 // false when it did not.
 func (t *Tx) EnrolledAt(campaignID, cardID string) (time.Time, bool, error) {
 	var at sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT MIN(created_at) FROM enrollments WHERE campaign_id = ? AND card_id = ?`),
+	err := t.queryRow(`SELECT MIN(created_at) FROM enrollments WHERE campaign_id = ? AND card_id = ?`,
 		campaignID, cardID).Scan(&at)
 	return fromMicros(at.Int64), at.Valid, t.s.wrap(err)
 }
@@ -155,7 +199,7 @@ func (t *Tx) EnrolledAt(campaignID, cardID string) (time.Time, bool, error) {
 // Binding answers the user the card is bound to in the app, or "".
 func (t *Tx) Binding(appID, cardID string) (string, error) {
 	var v string
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT vuid FROM bindings WHERE app_id = ? AND card_id = ?`), appID, cardID).Scan(&v)
+	err := t.queryRow(`SELECT vuid FROM bindings WHERE app_id = ? AND card_id = ?`, appID, cardID).Scan(&v)
 	if err == sql.ErrNoRows {
 		return "", nil
 	}
@@ -164,7 +208,20 @@ func (t *Tx) Binding(appID, cardID string) (string, error) {
 
 // UserCards lists the cards bound to the app's user.
 func (t *Tx) UserCards(appID, vuid string) ([]string, error) {
-	return idsOf(t.ctx, t.tx, t.s.q(`SELECT card_id FROM bindings WHERE app_id = ? AND vuid = ? ORDER BY card_id`), appID, vuid)
+	rows, err := t.query(`SELECT card_id FROM bindings WHERE app_id = ? AND vuid = ? ORDER BY card_id`, appID, vuid)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // LockOffer makes concurrent writers that evaluate one offer take turns (PostgreSQL; SQLite
@@ -185,7 +242,7 @@ func (t *Tx) EnsureBill(b *vsrp.Bill) (int, error) {
 		return 0, err
 	}
 	var status int
-	err := t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT status FROM bills WHERE bill_id = ?`), b.ID).Scan(&status)
+	err := t.queryRow(`SELECT status FROM bills WHERE bill_id = ?`, b.ID).Scan(&status)
 	return status, t.s.wrap(err)
 }
 
@@ -261,9 +318,9 @@ type Candidate struct {
 // BudgetState answers the offer's rewards of open bills that the rules met, and what
 // rewards of generated bills already took of the budget.
 func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
-	rows, err := t.tx.QueryContext(t.ctx, t.s.q(`SELECT r.reward_id, r.earn_key, r.wanted_amount, r.engine_message
+	rows, err := t.query(`SELECT r.reward_id, r.earn_key, r.wanted_amount, r.engine_message
 		FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
-		WHERE r.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`), offerID)
+		WHERE r.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`, offerID)
 	if err != nil {
 		return nil, 0, t.s.wrap(err)
 	}
@@ -281,8 +338,8 @@ func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 		return nil, 0, err
 	}
 	var spent sql.NullInt64
-	err = t.tx.QueryRowContext(t.ctx, t.s.q(`SELECT SUM(COALESCE(r.confirmed_amount, r.calculated_amount)) FROM rewards r
-		JOIN bills b ON b.bill_id = r.bill_id WHERE r.offer_id = ? AND b.status <> 0 AND r.voided = 0`), offerID).Scan(&spent)
+	err = t.queryRow(`SELECT SUM(COALESCE(r.confirmed_amount, r.calculated_amount)) FROM rewards r
+		JOIN bills b ON b.bill_id = r.bill_id WHERE r.offer_id = ? AND b.status <> 0 AND r.voided = 0`, offerID).Scan(&spent)
 	return out, spent.Int64, t.s.wrap(err)
 }
 

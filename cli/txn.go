@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// TxnCmd groups the transaction commands.
+type TxnCmd struct {
+	Import TxnImportCmd `cmd:"" help:"Import a transaction file (CSV, NDJSON or a JSON array) into a running server."`
+}
+
+// TxnImportCmd streams a transaction file to the admin API.
+type TxnImportCmd struct {
+	AdminFlags
+	File   string `arg:"" type:"existingfile" help:"CSV with a header row, NDJSON (.ndjson, .jsonl) or a JSON array (.json)."`
+	Errors int    `default:"20" help:"How many rejected rows to list."`
+}
+
+// countingReader counts the bytes and lines that went through it.
+type countingReader struct {
+	r            io.Reader
+	bytes, lines atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.bytes.Add(int64(n))
+	c.lines.Add(int64(bytes.Count(p[:n], []byte{'\n'})))
+	return n, err
+}
+
+// Run streams the file, shows progress on a terminal (rows, rate, ETA) and prints the summary.
+func (c *TxnImportCmd) Run(rc *runCtx) error {
+	f, err := os.Open(c.File)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	ctype := "application/json"
+	switch strings.ToLower(filepath.Ext(c.File)) {
+	case ".csv":
+		ctype = "text/csv"
+	case ".ndjson", ".jsonl":
+		ctype = "application/x-ndjson"
+	}
+	body := &countingReader{r: f}
+	done := make(chan struct{})
+	start := time.Now()
+	if isTerminal(rc.errOut) {
+		go progress(rc.errOut, body, st.Size(), start, done)
+	}
+	var res struct {
+		Accepted   int `json:"accepted"`
+		Duplicates int `json:"duplicates"`
+		Rejected   int `json:"rejected"`
+		Errors     []struct {
+			Row           int    `json:"row"`
+			TransactionID string `json:"transactionId"`
+			Reason        string `json:"reason"`
+		} `json:"errors"`
+	}
+	err = c.do(http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
+	close(done)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	rows := res.Accepted + res.Duplicates + res.Rejected
+	fmt.Fprintf(rc.out, "%d rows in %s (%.0f rows/s): %d accepted, %d duplicates, %d rejected\n",
+		rows, elapsed.Round(time.Millisecond), float64(rows)/elapsed.Seconds(), res.Accepted, res.Duplicates, res.Rejected)
+	for i, e := range res.Errors {
+		if i == c.Errors {
+			fmt.Fprintf(rc.out, "  … and %d more\n", len(res.Errors)-i)
+			break
+		}
+		fmt.Fprintf(rc.out, "  row %d (%s): %s\n", e.Row, e.TransactionID, e.Reason)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress redraws one line: a bar, rows sent, the rate and the time left, from the bytes
+// sent against the file's size.
+func progress(w io.Writer, c *countingReader, size int64, start time.Time, done <-chan struct{}) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-t.C:
+			sent, rows := c.bytes.Load(), c.lines.Load()
+			elapsed := time.Since(start).Seconds()
+			frac := 0.0
+			if size > 0 {
+				frac = float64(sent) / float64(size)
+			}
+			eta := "—"
+			if frac > 0 && frac < 1 {
+				eta = (time.Duration(elapsed/frac*(1-frac)) * time.Second).Round(time.Second).String()
+			} else if frac >= 1 {
+				eta = "server finishing"
+			}
+			bar := strings.Repeat("█", int(frac*30)) + strings.Repeat("░", 30-int(frac*30))
+			fmt.Fprintf(w, "\r\033[K%s %5.1f%%  %d rows  %.0f rows/s  ETA %s", bar, frac*100, rows, float64(rows)/elapsed, eta)
+		}
+	}
+}
