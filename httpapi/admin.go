@@ -88,6 +88,7 @@ func (a *API) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /admin/v1/campaigns/{campaignId}", a.admin(a.putCampaign))
 	mux.HandleFunc("GET /admin/v1/campaigns/{campaignId}", a.admin(a.getCampaign))
 	mux.HandleFunc("POST /admin/v1/transactions", a.adminStream(a.postTransactions))
+	mux.HandleFunc("GET /admin/v1/rewards", a.admin(a.adminRewards))
 }
 
 // decodeAdmin reads a JSON body into v: bad JSON is a 400 naming the problem.

@@ -64,7 +64,7 @@ func (a *API) serveApp(w http.ResponseWriter, r *http.Request) {
 	known := ok && (name == "auth/getToken" || name == "auth/refreshToken")
 	var call appCall
 	if ok && !known {
-		if n, isUser := strings.CutPrefix(name, "user/"); isUser {
+		if n, isUser := strings.CutPrefix(name, "user/"); isUser && !strings.Contains(n, "/") {
 			call, known = a.appCalls[n]
 		}
 		if a.cfg.Sandbox && name == "sandbox/simulateTransaction" {

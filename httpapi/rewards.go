@@ -3,10 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
 )
 
 // billInfo is RewardInfo.bill, with the source document's capitalised date names.
@@ -152,4 +154,61 @@ func (a *API) showReward(ctx context.Context, app *vsrp.App, payload []byte) (an
 		return nil, err
 	}
 	return a.rewardInfo(ctx, app, r)
+}
+
+func (a *API) simulateTransaction(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
+	var in platform.TxnInput
+	if err := decodeParams(payload, &in); err != nil {
+		return nil, err
+	}
+	return a.p.SimulateTransaction(ctx, app, in)
+}
+
+// adminRewardView is a reward as operators see it: RewardInfo plus what only they may see.
+type adminRewardView struct {
+	rewardInfo
+	Voided       bool   `json:"voided"`
+	AccountAppID string `json:"accountAppId,omitempty"`
+}
+
+func (a *API) adminRewards(w http.ResponseWriter, r *http.Request) {
+	qv := r.URL.Query()
+	q := store.AdminRewardQuery{CardID: qv.Get("cardId"), CampaignID: qv.Get("campaignId"), OfferID: qv.Get("offerId"),
+		AppID: qv.Get("appId"), Vuid: qv.Get("vuid")}
+	var ve vsrp.ValidationError
+	intParam := func(name string, dst *int) {
+		if v := qv.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				ve.Add(name, "must be an integer")
+			}
+			*dst = n
+		}
+	}
+	var status int
+	intParam("status", &status)
+	if qv.Get("status") != "" {
+		q.Status = &status
+	}
+	intParam("limit", &q.Limit)
+	intParam("offset", &q.Offset)
+	if err := ve.Err(); err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
+	rewards, total, err := a.p.AdminRewards(r.Context(), q)
+	if err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
+	out := make([]adminRewardView, len(rewards))
+	for i, rw := range rewards {
+		info, err := a.rewardInfo(r.Context(), &vsrp.App{ID: rw.AccountAppID}, rw)
+		if err != nil {
+			a.adminFail(w, r, err)
+			return
+		}
+		out[i] = adminRewardView{rewardInfo: info, Voided: rw.Voided, AccountAppID: rw.AccountAppID}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "rewards": out})
 }

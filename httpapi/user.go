@@ -75,6 +75,8 @@ func (a *API) userCalls() map[string]appCall {
 		"showEnrollments": {vsrp.ScopeEnroll, a.showEnrollment}, // the source document's list spelling
 		"listRewards":     {vsrp.ScopeReward, a.listRewards},
 		"showReward":      {vsrp.ScopeReward, a.showReward},
+		// Routed only in sandbox mode (see serveApp).
+		"sandbox/simulateTransaction": {vsrp.ScopeReward, a.simulateTransaction},
 	}
 }
 

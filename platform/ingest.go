@@ -70,7 +70,7 @@ type checked struct {
 // Ingestion is idempotent by transactionId (a resent row is a duplicate; the same id with
 // other content is rejected). firstRow is the row number of rows[0].
 func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (IngestSummary, error) {
-	var sum IngestSummary
+	sum := IngestSummary{Errors: []RowError{}}
 	reject := func(row int, id, reason string) {
 		sum.Rejected++
 		sum.Errors = append(sum.Errors, RowError{Row: row, TransactionID: id, Reason: reason})

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/vault"
 )
 
 // ListRewardsParams are listRewards' parameters (contract 6.8).
@@ -101,4 +103,57 @@ func (p *Platform) RewardUser(ctx context.Context, a *vsrp.App, r *vsrp.Reward) 
 		}
 	}
 	return "", nil
+}
+
+// AdminRewards searches rewards for operators. Limit defaults to 50 and is at most 500.
+func (p *Platform) AdminRewards(ctx context.Context, q store.AdminRewardQuery) ([]*vsrp.Reward, int, error) {
+	var ve vsrp.ValidationError
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	if q.Limit < 1 || q.Limit > 500 {
+		ve.Add("limit", "must be 1 to 500")
+	}
+	if q.Offset < 0 {
+		ve.Add("offset", "must not be negative")
+	}
+	if q.Vuid != "" && q.AppID == "" {
+		ve.Add("appId", "required with vuid: users belong to one app")
+	}
+	if err := ve.Err(); err != nil {
+		return nil, 0, err
+	}
+	rs, total, err := p.store.AdminRewards(ctx, q)
+	return rs, total, storeErr(err)
+}
+
+// SimulateTransaction pushes one transaction of one of the app's cards (bound to a user of
+// the app, or enrolled through it) through the engine, in sandbox mode. A missing
+// transactionId or transactionTime is filled in.
+func (p *Platform) SimulateTransaction(ctx context.Context, a *vsrp.App, in TxnInput) (IngestSummary, error) {
+	if in.CardID == "" {
+		return IngestSummary{}, vsrp.E(vsrp.CodeMissingParam)
+	}
+	c, err := p.ResolveCard(ctx, a, in.CardID)
+	if err != nil {
+		return IngestSummary{}, err
+	}
+	mine, err := p.store.CardOfApp(ctx, a.ID, c.ID)
+	if err != nil {
+		return IngestSummary{}, storeErr(err)
+	}
+	if !mine {
+		return IngestSummary{}, vsrp.E(vsrp.CodeCardNotFound)
+	}
+	in.CardID, in.PAN = c.ID, ""
+	if in.TransactionID == "" {
+		in.TransactionID = vault.NewID("sim_")
+	}
+	if in.TransactionTime == "" {
+		in.TransactionTime = p.now().Format(time.RFC3339Nano)
+	}
+	if in.Type == "" {
+		in.Type = vsrp.Purchase
+	}
+	return p.Ingest(ctx, []TxnInput{in}, 1)
 }

@@ -218,3 +218,11 @@ func (s *Store) CardByPANHash(ctx context.Context, hash []byte) (*vsrp.Card, err
 	return s.scanCard(s.db.QueryRowContext(ctx, s.q(`SELECT card_id, pan_hash, pan_sealed, bin, last4, created_at
 		FROM cards WHERE pan_hash = ?`), hash))
 }
+
+// CardOfApp reports whether the card is bound to a user of the app or was enrolled through it.
+func (s *Store) CardOfApp(ctx context.Context, appID, cardID string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT (SELECT COUNT(*) FROM bindings WHERE app_id = ? AND card_id = ?) +
+		(SELECT COUNT(*) FROM enrollments WHERE app_id = ? AND card_id = ?)`), appID, cardID, appID, cardID).Scan(&n)
+	return n > 0, s.wrap(err)
+}

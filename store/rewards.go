@@ -215,3 +215,62 @@ func (s *Store) CardUser(ctx context.Context, appID, cardID string) (string, err
 	}
 	return vuid, s.wrap(err)
 }
+
+// AdminRewardQuery selects rewards for operators, across apps.
+type AdminRewardQuery struct {
+	CardID, CampaignID, OfferID string
+	AppID, Vuid                 string // rewards of the cards bound to this user, and the user's account rewards
+	Status                      *int
+	Limit, Offset               int
+}
+
+// AdminRewards answers rewards for operators (voided ones included), newest first, and the
+// total count.
+func (s *Store) AdminRewards(ctx context.Context, q AdminRewardQuery) ([]*vsrp.Reward, int, error) {
+	where := ` FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHERE 1 = 1`
+	var args []any
+	if q.CardID != "" {
+		where += ` AND r.reward_id IN (SELECT reward_id FROM reward_cards WHERE card_id = ?)`
+		args = append(args, q.CardID)
+	}
+	if q.Vuid != "" {
+		where += ` AND (r.reward_id IN (SELECT rc.reward_id FROM reward_cards rc JOIN bindings g ON g.card_id = rc.card_id
+			WHERE g.app_id = ? AND g.vuid = ?) OR (r.account_app_id = ? AND r.account_vuid = ?))`
+		args = append(args, q.AppID, q.Vuid, q.AppID, q.Vuid)
+	}
+	if q.CampaignID != "" {
+		where += ` AND r.campaign_id = ?`
+		args = append(args, q.CampaignID)
+	}
+	if q.OfferID != "" {
+		where += ` AND r.offer_id = ?`
+		args = append(args, q.OfferID)
+	}
+	if q.Status != nil {
+		where += ` AND r.status = ?`
+		args = append(args, *q.Status)
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*)`+where), args...).Scan(&total); err != nil {
+		return nil, 0, s.wrap(err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(rewardSelect+where+` ORDER BY r.created_at DESC, r.reward_id LIMIT ? OFFSET ?`),
+		append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, s.wrap(err)
+	}
+	var out []*vsrp.Reward
+	for rows.Next() {
+		w, err := scanReward(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, w)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, s.fillRewards(ctx, out)
+}
