@@ -21,13 +21,16 @@ var testNow = time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
 
 var testKey = bytes.Repeat([]byte{7}, vault.KeySize)
 
-func newPlatform(t testing.TB, st *store.Store) *platform.Platform {
+func newPlatform(t testing.TB, st *store.Store) *platform.Platform { return newPlatformAt(t, st, testNow) }
+
+// newPlatformAt is a platform whose clock stands at now.
+func newPlatformAt(t testing.TB, st *store.Store, now time.Time) *platform.Platform {
 	t.Helper()
 	v, err := vault.New(testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return platform.New(st, v, platform.Config{}, func() time.Time { return testNow }, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	return platform.New(st, v, platform.Config{}, func() time.Time { return now }, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 }
 
 // fixture is a platform with one BIN and two apps, A granted the campaign "CMP-T", B not.

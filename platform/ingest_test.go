@@ -1,0 +1,326 @@
+package platform_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// rewardCampaign is a campaign with the given offers and one group open since before the test
+// transactions; its dates span 2027.
+func rewardCampaign(offers ...map[string]any) []byte {
+	doc := map[string]any{
+		"campaignId": "CMP-T", "name": "Test", "timezone": "Asia/Shanghai", "startDate": "2027-01-01", "endDate": "2027-12-31",
+		"currency": "CNY", "aggregation": "card", "offers": offers,
+		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-R", "name": "g", "enrollStart": "2026-12-01T00:00:00+08:00",
+			"enrollEnd": "2027-06-30T00:00:00+08:00", "capacity": 0, "eligibility": map[string]any{}}},
+	}
+	b, _ := json.Marshal(doc)
+	return b
+}
+
+func offer(id, goal string, extra map[string]any) map[string]any {
+	o := map[string]any{"offerId": id, "name": id, "billing": map[string]any{"period": "month"}, "match": map[string]any{},
+		"goal": map[string]any{"type": goal}, "reward": map[string]any{"type": "Cash", "percent": 10}, "limits": map[string]any{}}
+	for k, v := range extra {
+		o[k] = v
+	}
+	return o
+}
+
+// enrolledCards enrolls n cards (enrollment time: the test clock, 2027-01-10) and answers ids.
+func enrolledCards(t *testing.T, f *fixture, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		e, _, err := f.p.Enroll(context.Background(), f.a, pan(fmt.Sprintf("411111115%06d", i)), "EG-R", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = e.CardID
+	}
+	return ids
+}
+
+func purchase(id, card string, amount string, at time.Time) platform.TxnInput {
+	return platform.TxnInput{TransactionID: id, Type: "purchase", CardID: card, Amount: vsrp.Decimal(amount), Currency: "CNY",
+		TransactionTime: at.Format(time.RFC3339Nano), MerchantID: "M", MerchantName: "Shop", MCC: "5812", MerchantCountry: "CN"}
+}
+
+// rewardState is every reward of the campaign as operators see it, keyed by id.
+func rewardState(t *testing.T, st *store.Store) map[string]string {
+	t.Helper()
+	rs, _, err := st.AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, r := range rs {
+		out[r.ID] = fmt.Sprintf("status=%d voided=%v amount=%d n=%d total=%d msg=%q", r.Status, r.Voided, r.CalculatedAmount,
+			r.EventCount, r.EventTotalAmount, r.CalculateMessage)
+	}
+	return out
+}
+
+func ingest(t *testing.T, p *platform.Platform, rows []platform.TxnInput) platform.IngestSummary {
+	t.Helper()
+	sum, err := p.Ingest(context.Background(), rows, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+func TestIngestRejections(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		at := testNow.Add(-time.Hour)
+		good := purchase("T1", card, "100.00", at)
+		rows := []platform.TxnInput{good,
+			func() platform.TxnInput { x := purchase("T2", "card_nope", "1", at); return x }(),
+			func() platform.TxnInput { x := purchase("T3", card, "1.001", at); return x }(),
+			func() platform.TxnInput { x := purchase("T4", card, "1", at); x.Currency = "XXX"; return x }(),
+			func() platform.TxnInput { x := purchase("T5", card, "1", testNow.Add(6*time.Minute)); return x }(),
+			func() platform.TxnInput {
+				x := purchase("T6", card, "1", at)
+				x.Type, x.OriginalTransactionID = "refund", "T-NONE"
+				return x
+			}(),
+			func() platform.TxnInput {
+				x := purchase("T7", card, "100.01", at)
+				x.Type, x.OriginalTransactionID = "refund", "T1"
+				return x
+			}(),
+			func() platform.TxnInput { x := purchase("T8", "4111111111111112", "1", at); return x }(),
+			func() platform.TxnInput { x := purchase("T9", card, "-5", at); return x }(),
+		}
+		sum := ingest(t, f.p, rows)
+		want := map[int]string{2: "unknown card", 3: "bad amount", 4: "bad currency", 5: "transactionTime is in the future",
+			6: "refund of an unknown transaction", 7: "refund larger than what is left of the original", 8: "bad card number", 9: "bad amount"}
+		if sum.Accepted != 1 || sum.Rejected != len(want) {
+			t.Fatalf("summary %+v", sum)
+		}
+		for _, e := range sum.Errors {
+			if w := want[e.Row]; w == "" || len(e.Reason) < len(w) || e.Reason[:len(w)] != w {
+				t.Errorf("row %d: reason %q, want one starting %q", e.Row, e.Reason, w)
+			}
+		}
+		// Resending changes nothing; the same id with other content is a conflict.
+		again := ingest(t, f.p, []platform.TxnInput{good})
+		changed := purchase("T1", card, "101.00", at)
+		conflict := ingest(t, f.p, []platform.TxnInput{changed})
+		if again.Duplicates != 1 || again.Accepted != 0 || conflict.Rejected != 1 {
+			t.Fatalf("replay %+v, conflict %+v", again, conflict)
+		}
+	})
+}
+
+// Money is exact: amounts that floats get wrong add up to the cent.
+func TestMoneyIsExact(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 0.3},
+			"reward": map[string]any{"type": "Cash", "percent": 33.3333}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		at := testNow.Add(time.Minute)
+		ingest(t, f.p, []platform.TxnInput{purchase("A", card, "0.1", at), purchase("B", card, "0.2", at.Add(time.Second)),
+			purchase("C", card, "99999999999.99", at.Add(2*time.Second))})
+		rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 10})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("%v %v", rs, err)
+		}
+		// 0.10 + 0.20 + 99,999,999,999.99 = 100,000,000,000.29; 33.3333% of it, half-even, is
+		// 33,333,300,000.0966… → 33,333,300,000.10.
+		if r := rs[0]; r.EventTotalAmount != 10000000000029 || r.CalculatedAmount != 3333330000010 {
+			t.Fatalf("total %d, amount %d", r.EventTotalAmount, r.CalculatedAmount)
+		}
+	})
+}
+
+// The property the engine promises: one set of transactions gives one reward state, whatever
+// the arrival order, batch split or replays.
+func TestIngestOrderIndependence(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
+			"limits": map[string]any{"perCardPerPeriod": 2, "budget": 60}})
+		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+			"reward": map[string]any{"type": "Cash", "amount": 25}, "limits": map[string]any{"budget": 75}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 4)
+		rng := rand.New(rand.NewPCG(3, 4))
+		var set []platform.TxnInput
+		for i := range 40 {
+			at := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(50*24)) * time.Hour)
+			at = at.Add(-60 * 24 * time.Hour) // some before the enrollment, most after
+			if at.Before(testNow) {
+				at = testNow.Add(time.Duration(rng.IntN(3600)) * time.Second)
+			}
+			p := purchase(fmt.Sprintf("P%02d", i), cards[rng.IntN(len(cards))], fmt.Sprintf("%d.%02d", 5+rng.IntN(200), rng.IntN(100)), at)
+			set = append(set, p)
+			if rng.IntN(3) == 0 {
+				r := p
+				r.TransactionID, r.OriginalTransactionID, r.Type = "R"+p.TransactionID, p.TransactionID, []string{"refund", "reversal"}[rng.IntN(2)]
+				r.Amount = "1.00"
+				set = append(set, r)
+			}
+		}
+		later := testNow.Add(90 * 24 * time.Hour) // a clock after every transaction
+		f.p = newPlatformAt(t, st, later)
+		var want map[string]int
+		for round := range 4 {
+			if round > 0 {
+				// Start over on a fresh store each round.
+				st2 := storetest.Open(t, st.Engine())
+				f = setup(t, st2)
+				f.p = newPlatformAt(t, st2, later)
+				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
+					t.Fatal(err)
+				}
+				if got := enrolledCards(t, &fixture{p: newPlatform(t, st2), a: f.a}, 4); !reflect.DeepEqual(got, cards) {
+					// cardIds are random per store: map the set onto this store's cards
+					m := map[string]string{}
+					for i := range cards {
+						m[cards[i]] = got[i]
+					}
+					for i := range set {
+						set[i].CardID = m[set[i].CardID]
+					}
+					cards = got
+				}
+				st = st2
+			}
+			order := permuteKeepingRefundsAfter(rng, set)
+			// Replays: some rows twice.
+			for range 5 {
+				order = append(order, order[rng.IntN(len(order))])
+			}
+			for len(order) > 0 {
+				n := 1 + rng.IntN(len(order))
+				sum := ingest(t, f.p, order[:n])
+				if sum.Rejected != 0 {
+					t.Fatalf("rejected rows: %+v", sum.Errors)
+				}
+				order = order[n:]
+			}
+			got := canonical(rewardState(t, st), cards)
+			if round == 0 {
+				want = got
+				if len(want) == 0 {
+					t.Fatal("no rewards at all")
+				}
+				continue
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d: reward state differs\ngot  %v\nwant %v", round, got, want)
+			}
+		}
+	})
+}
+
+// canonical lists reward states without their (store-specific) ids.
+func canonical(state map[string]string, _ []string) map[string]int {
+	out := map[string]int{}
+	for _, s := range state {
+		out[s]++
+	}
+	return out
+}
+
+// permuteKeepingRefundsAfter shuffles rows so that every refund still comes after its original.
+func permuteKeepingRefundsAfter(rng *rand.Rand, rows []platform.TxnInput) []platform.TxnInput {
+	out := append([]platform.TxnInput(nil), rows...)
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	for i := 0; i < len(out); i++ {
+		r := out[i]
+		if r.OriginalTransactionID == "" {
+			continue
+		}
+		for j := i + 1; j < len(out); j++ {
+			if out[j].TransactionID == r.OriginalTransactionID {
+				out[i], out[j] = out[j], out[i]
+				i--
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Limits and the budget hold under concurrent ingestion: several writers at once end in the
+// state one writer reaches, and the budget is never exceeded.
+func TestConcurrentIngestKeepsLimits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
+			"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 6)
+		var rows []platform.TxnInput
+		for i := range 120 {
+			at := testNow.Add(time.Duration(i) * 7 * time.Hour)
+			rows = append(rows, purchase(fmt.Sprintf("C%03d", i), cards[i%len(cards)], "50", at))
+		}
+		p := newPlatformAt(t, st, testNow.Add(60*24*time.Hour))
+		var wg sync.WaitGroup
+		for w := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w * 4; i < len(rows); i += 6 * 4 {
+					end := min(i+4, len(rows))
+					if _, err := p.Ingest(ctx, rows[i:end], i+1); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		// Writer w takes rows [4w, 4w+4), [4w+24, 4w+28)…: with 6 writers that covers every row once.
+		wg.Wait()
+		rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paid int64
+		perCard := map[string]int{}
+		for _, r := range rs {
+			if r.Status == vsrp.RewardMet && !r.Voided {
+				paid += r.CalculatedAmount
+				perCard[r.CardIDs[0]]++
+			}
+		}
+		if paid != 10000 {
+			t.Fatalf("budget: paid %d, want exactly 10000 (100.00)", paid)
+		}
+		for c, n := range perCard {
+			if n > 4 {
+				t.Fatalf("card %s earned %d rewards, limit 4 in total", c, n)
+			}
+		}
+	})
+}
