@@ -74,9 +74,9 @@ func BenchmarkImportCSV(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		var out strings.Builder
-		if code := Main([]string{"txn", "import", "--server", srv.URL(), "--admin-token", "bench", file}, &out, io.Discard); code != 0 {
-			b.Fatalf("import failed: %s", out.String())
+		var out, errOut strings.Builder
+		if code := Main([]string{"txn", "import", "--server", srv.URL(), "--admin-token", "bench", file}, &out, &errOut); code != 0 {
+			b.Fatalf("import failed: %s %s", out.String(), errOut.String())
 		}
 		b.ReportMetric(float64(txns)/time.Since(start).Seconds(), "txns/s")
 		if !strings.Contains(out.String(), fmt.Sprintf("%d accepted", txns)) && b.N == 1 {

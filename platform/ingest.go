@@ -177,6 +177,9 @@ func (p *Platform) txnCard(ctx context.Context, ref string) (string, string, err
 	if ref == "" {
 		return "", "cardId or pan required", nil
 	}
+	if !looksLikePAN(ref) && p.knownCards.has(ref) {
+		return ref, "", nil
+	}
 	var c *vsrp.Card
 	var err error
 	if looksLikePAN(ref) {
@@ -193,7 +196,33 @@ func (p *Platform) txnCard(ctx context.Context, ref string) (string, string, err
 	if err != nil {
 		return "", "", storeErr(err)
 	}
+	p.knownCards.add(c.ID)
 	return c.ID, "", nil
+}
+
+// cardSet remembers card ids known to exist. Cards are never deleted, so a remembered id
+// stays true on every process; the set forgets everything when it grows past its bound.
+type cardSet struct {
+	mu  sync.RWMutex
+	ids map[string]struct{}
+}
+
+const knownCardsBound = 2_000_000
+
+func (s *cardSet) has(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.ids[id]
+	return ok
+}
+
+func (s *cardSet) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil || len(s.ids) >= knownCardsBound {
+		s.ids = make(map[string]struct{})
+	}
+	s.ids[id] = struct{}{}
 }
 
 func digest(t *vsrp.Transaction) string {
@@ -352,13 +381,28 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 			return err
 		}
 	}
+	unitCards := map[string]bool{}
+	for _, w := range work {
+		for c := range w.unit.Cards {
+			unitCards[c] = true
+		}
+	}
+	all := make([]string, 0, len(unitCards))
+	for c := range unitCards {
+		all = append(all, c)
+	}
+	sort.Strings(all)
+	stored, err := tx.TxnsOfCards(all)
+	if err != nil {
+		return err
+	}
 	bills := map[string]int{} // bill id → status, for this batch
 	budgets := map[string]*engine.Offer{}
 	for _, k := range keys {
 		w := work[k]
-		txns, err := tx.TxnsOfCards(w.unit.CardIDs())
-		if err != nil {
-			return err
+		var txns []vsrp.Transaction
+		for _, c := range w.unit.CardIDs() {
+			txns = append(txns, stored[c]...)
 		}
 		for _, o := range w.c.offers {
 			if err := p.evaluateUnit(tx, o, w.unit, txns, batchByCard, bills, now); err != nil {

@@ -53,15 +53,16 @@ func (c *Config) defaults() {
 
 // Platform is the service. It is safe for concurrent use.
 type Platform struct {
-	store     *store.Store
-	vault     *vault.Vault
-	opener    *envelope.Opener
-	cfg       Config
-	now       func() time.Time
-	log       *slog.Logger
-	failures  *windowLimiter
-	keys      sync.Map // key id → *rsa.PrivateKey, unsealed once
-	campaigns campaignCache
+	store      *store.Store
+	vault      *vault.Vault
+	opener     *envelope.Opener
+	cfg        Config
+	now        func() time.Time
+	log        *slog.Logger
+	failures   *windowLimiter
+	keys       sync.Map // key id → *rsa.PrivateKey, unsealed once
+	campaigns  campaignCache
+	knownCards cardSet
 }
 
 // New returns a platform over the store. now is the clock (time.Now in production).

@@ -21,7 +21,9 @@ var testNow = time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
 
 var testKey = bytes.Repeat([]byte{7}, vault.KeySize)
 
-func newPlatform(t testing.TB, st *store.Store) *platform.Platform { return newPlatformAt(t, st, testNow) }
+func newPlatform(t testing.TB, st *store.Store) *platform.Platform {
+	return newPlatformAt(t, st, testNow)
+}
 
 // newPlatformAt is a platform whose clock stands at now.
 func newPlatformAt(t testing.TB, st *store.Store, now time.Time) *platform.Platform {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -130,13 +131,22 @@ func (t *Tx) Reversed(originalID string) (int64, error) {
 	return sum.Int64, t.s.wrap(err)
 }
 
-// TxnsOfCards reads every stored transaction of the cards.
-func (t *Tx) TxnsOfCards(cardIDs []string) ([]vsrp.Transaction, error) {
-	var out []vsrp.Transaction
-	for _, c := range cardIDs {
-		rows, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE card_id = ?`, c)
+// TxnsOfCards reads every stored transaction of the cards, by card.
+func (t *Tx) TxnsOfCards(cardIDs []string) (map[string][]vsrp.Transaction, error) {
+	out := make(map[string][]vsrp.Transaction, len(cardIDs))
+	const chunk = 256
+	for len(cardIDs) > 0 {
+		n := min(chunk, len(cardIDs))
+		part := cardIDs[:n]
+		cardIDs = cardIDs[n:]
+		args := make([]any, n)
+		for i, c := range part {
+			args[i] = c
+		}
+		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
+		rows, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE card_id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 		if err != nil {
-			return nil, t.s.wrap(err)
+			return nil, err
 		}
 		for rows.Next() {
 			r, err := scanTxn(rows)
@@ -144,7 +154,7 @@ func (t *Tx) TxnsOfCards(cardIDs []string) ([]vsrp.Transaction, error) {
 				rows.Close()
 				return nil, err
 			}
-			out = append(out, r.Transaction)
+			out[r.CardID] = append(out[r.CardID], r.Transaction)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
