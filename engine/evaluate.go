@@ -225,3 +225,34 @@ func AllocateBudget(budget, spent int64, items []BudgetItem) []bool {
 	}
 	return granted
 }
+
+// Touched answers a filter of the results that new transactions can change, so that callers
+// store only those: with no limit across periods, a result changes only when a new
+// transaction falls in its period (for an each goal without a per-period limit, only the
+// results of the new purchases and of the purchases new refunds refer to). stored holds every
+// transaction of the unit, new ones included.
+func (o *Offer) Touched(u *Unit, stored, fresh []Txn) func(*Result) bool {
+	if o.PerTotal > 0 || len(fresh) == 0 {
+		return func(*Result) bool { return len(fresh) > 0 }
+	}
+	byID := make(map[string]*Txn, len(stored))
+	for i := range stored {
+		byID[stored[i].ID] = &stored[i]
+	}
+	purchases := map[string]bool{}
+	periods := map[Period]bool{}
+	for i := range fresh {
+		t := &fresh[i]
+		if t.Type != Purchase {
+			if orig, ok := byID[t.OriginalID]; ok {
+				t = orig
+			}
+		}
+		purchases[t.ID] = true
+		periods[o.PeriodOf(t.Time)] = true
+	}
+	if o.Goal == "each" && o.PerPeriod == 0 {
+		return func(r *Result) bool { return purchases[r.EarnTxn] }
+	}
+	return func(r *Result) bool { return periods[r.Period] }
+}

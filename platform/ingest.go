@@ -464,7 +464,11 @@ func shortHash(s string) string {
 // bill was generated are frozen: this batch's transactions for them become adjustments.
 func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit, txns []vsrp.Transaction,
 	batch map[string][]vsrp.Transaction, bills map[string]int, now time.Time) error {
+	touched := o.Touched(unit, txns, batchTxns(unit, batch))
 	for _, r := range engine.Evaluate(o, unit, txns) {
+		if !touched(&r) {
+			continue // nothing this batch brought can change it
+		}
 		bill := &vsrp.Bill{ID: "bill_" + shortHash(o.OfferID+"|"+r.Period.Start), CampaignID: o.CampaignID, OfferID: o.OfferID,
 			Name: fmt.Sprintf("%s %s to %s", o.Name, r.Period.Start, r.Period.End), Type: vsrp.BillTypeSystem,
 			StartDate: r.Period.Start, EndDate: r.Period.End, SettlementDate: r.Period.Settlement, Status: vsrp.BillOpen, CreatedAt: now}
@@ -511,6 +515,15 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit
 		}
 	}
 	return nil
+}
+
+// batchTxns lists this batch's transactions of the unit's cards.
+func batchTxns(unit *engine.Unit, batch map[string][]vsrp.Transaction) []vsrp.Transaction {
+	var out []vsrp.Transaction
+	for c := range unit.Cards {
+		out = append(out, batch[c]...)
+	}
+	return out
 }
 
 // outcome is what a reward shows given the rules' view and the budget's decision.
