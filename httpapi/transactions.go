@@ -16,7 +16,7 @@ import (
 )
 
 // ingestBatch is how many rows go to the engine in one database transaction.
-const ingestBatch = 5000
+const ingestBatch = 10000
 
 // rowSource yields transactions one at a time from a streamed body. A row that cannot be read
 // as a transaction comes back with a reason; a body that cannot go on ends with an error.

@@ -336,12 +336,12 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 	}
 	sort.Strings(cardIDs)
 	campaigns := map[string]*compiled{} // for this batch; nil: no such campaign
+	enrollments, err := tx.CardCampaigns(cardIDs)
+	if err != nil {
+		return err
+	}
 	for _, card := range cardIDs {
-		enrolled, err := tx.CardCampaigns(card)
-		if err != nil {
-			return err
-		}
-		for _, e := range enrolled {
+		for _, e := range enrollments[card] {
 			c, seen := campaigns[e.CampaignID]
 			if !seen {
 				c, err = p.compiledCampaign(ctx, e.CampaignID)
@@ -396,6 +396,15 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 	if err != nil {
 		return err
 	}
+	unitKeys := make([]string, 0, len(work))
+	for _, w := range work {
+		unitKeys = append(unitKeys, w.unit.Key)
+	}
+	sort.Strings(unitKeys)
+	existing, err := tx.UnitRewards(unitKeys)
+	if err != nil {
+		return err
+	}
 	bills := map[string]int{} // bill id → status, for this batch
 	budgets := map[string]*engine.Offer{}
 	for _, k := range keys {
@@ -405,7 +414,7 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 			txns = append(txns, stored[c]...)
 		}
 		for _, o := range w.c.offers {
-			if err := p.evaluateUnit(tx, o, w.unit, txns, batchByCard, bills, now); err != nil {
+			if err := p.evaluateUnit(tx, o, w.unit, txns, batchByCard, bills, existing, now); err != nil {
 				return err
 			}
 			if o.Budget > 0 {
@@ -463,7 +472,7 @@ func shortHash(s string) string {
 // evaluateUnit recomputes one unit's rewards for one offer and stores them. Periods whose
 // bill was generated are frozen: this batch's transactions for them become adjustments.
 func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit, txns []vsrp.Transaction,
-	batch map[string][]vsrp.Transaction, bills map[string]int, now time.Time) error {
+	batch map[string][]vsrp.Transaction, bills map[string]int, existing map[string]*store.StoredReward, now time.Time) error {
 	touched := o.Touched(unit, txns, batchTxns(unit, batch))
 	for _, r := range engine.Evaluate(o, unit, txns) {
 		if !touched(&r) {
@@ -493,23 +502,34 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit
 			}
 			continue
 		}
-		proto := &vsrp.Reward{Bill: *bill, CampaignID: o.CampaignID, OfferID: o.OfferID, AccountAppID: unit.AccountAppID,
-			AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
-			Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
-		computed := &store.Computed{RewardID: rewardID, UnitKey: unit.Key, EarnKey: r.EarnKey(), Met: r.Met, Voided: r.Voided,
+		computed := store.Computed{RewardID: rewardID, UnitKey: unit.Key, Met: r.Met, Voided: r.Voided,
 			Wanted: r.Amount, EventCount: r.EventCount, EventTotal: r.EventTotal, Message: r.Message}
-		if !r.Met {
-			computed.EarnKey = ""
+		if r.Met {
+			computed.EarnKey = r.EarnKey()
 		}
-		if err := tx.PutComputed(computed, proto); err != nil {
-			return err
+		// Under a budget, settleBudget decides a met reward's outcome once every unit is done.
+		want := outcome(o, r.Met, r.Voided, r.Amount, r.Message, true)
+		old, exists := existing[rewardID]
+		if o.Budget > 0 && r.Met {
+			want = store.Outcome{Status: vsrp.RewardNotMet, Voided: true}
+			if exists {
+				want = old.Outcome
+			}
 		}
-		if o.Budget == 0 {
-			if err := tx.SetOutcome(rewardID, outcome(o, r.Met, r.Voided, r.Amount, r.Message, true), now); err != nil {
+		switch {
+		case !exists:
+			proto := &vsrp.Reward{Bill: *bill, CampaignID: o.CampaignID, OfferID: o.OfferID, AccountAppID: unit.AccountAppID,
+				AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
+				Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
+			if err := tx.InsertReward(&computed, want, proto, now); err != nil {
 				return err
 			}
-		} else if !r.Met {
-			if err := tx.SetOutcome(rewardID, outcome(o, false, r.Voided, 0, r.Message, true), now); err != nil {
+		case old.Computed != computed || old.Outcome != want || len(unit.Cards) > 1:
+			var cards []string
+			if len(unit.Cards) > 1 {
+				cards = unit.CardIDs()
+			}
+			if err := tx.UpdateReward(&computed, want, old.Outcome != want, cards, now); err != nil {
 				return err
 			}
 		}

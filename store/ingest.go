@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,17 +145,21 @@ func (t *Tx) TxnsOfCards(cardIDs []string) (map[string][]vsrp.Transaction, error
 			args[i] = c
 		}
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		rows, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE card_id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		rows, err := t.query(`SELECT txn_id, card_id, type, original_id, amount, currency, txn_time, merchant_id, mcc,
+			merchant_country FROM transactions WHERE card_id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			r, err := scanTxn(rows)
-			if err != nil {
+			var r vsrp.Transaction
+			var at int64
+			if err := rows.Scan(&r.ID, &r.CardID, &r.Type, &r.OriginalID, &r.Amount, &r.Currency, &at, &r.MerchantID, &r.MCC,
+				&r.MerchantCountry); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			out[r.CardID] = append(out[r.CardID], r.Transaction)
+			r.Time = fromMicros(at)
+			out[r.CardID] = append(out[r.CardID], r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -172,29 +177,41 @@ type CardCampaign struct {
 	EnrolledAt time.Time
 }
 
-// CardCampaigns lists the campaigns the card is enrolled in.
-func (t *Tx) CardCampaigns(cardID string) ([]CardCampaign, error) {
-	rows, err := t.query(`SELECT campaign_id, app_id, created_at FROM enrollments WHERE card_id = ?
-		ORDER BY created_at, enrollment_id`, cardID)
-	if err != nil {
-		return nil, t.s.wrap(err)
-	}
-	defer rows.Close()
-	var out []CardCampaign
-	seen := map[string]bool{}
-	for rows.Next() {
-		var c CardCampaign
-		var at int64
-		if err := rows.Scan(&c.CampaignID, &c.AppID, &at); err != nil {
+// CardCampaigns lists, by card, the campaigns the cards are enrolled in.
+func (t *Tx) CardCampaigns(cardIDs []string) (map[string][]CardCampaign, error) {
+	out := make(map[string][]CardCampaign, len(cardIDs))
+	const chunk = 256
+	for len(cardIDs) > 0 {
+		n := min(chunk, len(cardIDs))
+		args := make([]any, n)
+		for i, c := range cardIDs[:n] {
+			args[i] = c
+		}
+		cardIDs = cardIDs[n:]
+		rows, err := t.query(`SELECT card_id, campaign_id, app_id, created_at FROM enrollments WHERE card_id IN (?`+
+			strings.Repeat(", ?", n-1)+`) ORDER BY card_id, created_at, enrollment_id`, args...)
+		if err != nil {
 			return nil, err
 		}
-		if !seen[c.CampaignID] {
-			seen[c.CampaignID] = true
-			c.EnrolledAt = fromMicros(at)
-			out = append(out, c)
+		for rows.Next() {
+			var card string
+			var c CardCampaign
+			var at int64
+			if err := rows.Scan(&card, &c.CampaignID, &c.AppID, &at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !slices.ContainsFunc(out[card], func(x CardCampaign) bool { return x.CampaignID == c.CampaignID }) {
+				c.EnrolledAt = fromMicros(at)
+				out[card] = append(out[card], c)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // EnrolledAt answers when the card enrolled in the campaign (its earliest enrollment), and
@@ -269,28 +286,89 @@ type Computed struct {
 	Message    string
 }
 
-// PutComputed stores the rules' view of a reward: a new reward is created from proto (with
-// its cards); an existing one has its engine columns and event totals replaced and gains any
-// new cards. The outcome columns (status, amount, message) are SetOutcome's.
-func (t *Tx) PutComputed(c *Computed, proto *vsrp.Reward) error {
-	res, err := t.exec(`UPDATE rewards SET earn_key = ?, engine_met = ?, engine_voided = ?, wanted_amount = ?,
-		engine_message = ?, event_count = ?, event_total_amount = ? WHERE reward_id = ?`,
-		c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal, c.RewardID)
-	if err != nil {
+// Outcome is what a reward shows: its status, amount and message.
+type Outcome struct {
+	Status  int
+	Voided  bool
+	Amount  int64
+	Message string
+}
+
+// StoredReward is a reward's stored computation and outcome.
+type StoredReward struct {
+	Computed
+	Outcome
+}
+
+// UnitRewards reads the stored rewards of the units' open bills for the offers, by reward id.
+func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
+	out := map[string]*StoredReward{}
+	const chunk = 256
+	for len(unitKeys) > 0 {
+		n := min(chunk, len(unitKeys))
+		args := make([]any, n)
+		for i, k := range unitKeys[:n] {
+			args[i] = k
+		}
+		unitKeys = unitKeys[n:]
+		rows, err := t.query(`SELECT reward_id, unit_key, earn_key, engine_met, engine_voided, wanted_amount, event_count,
+			event_total_amount, engine_message, status, voided, calculated_amount, calculate_message
+			FROM rewards WHERE unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r StoredReward
+			var met, engVoided, voided int64
+			if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount, &r.EventTotal,
+				&r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Met, r.Computed.Voided, r.Outcome.Voided = met == 1, engVoided == 1, voided == 1
+			out[r.RewardID] = &r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// InsertReward stores a new reward computed by the rules, with its cards.
+func (t *Tx) InsertReward(c *Computed, o Outcome, proto *vsrp.Reward, now time.Time) error {
+	if _, err := t.exec(`INSERT INTO rewards (reward_id, bill_id, campaign_id, offer_id, account_app_id, account_vuid,
+		status, voided, name, type, provider, code, currency, calculated_amount, calculate_message, calculated_at,
+		claim_required, created_at, unit_key, earn_key, engine_met, engine_voided, wanted_amount, engine_message,
+		event_count, event_total_amount)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.RewardID, proto.Bill.ID, proto.CampaignID, proto.OfferID, proto.AccountAppID, proto.AccountVuid,
+		o.Status, b2i(o.Voided), proto.Name, proto.Type, proto.Provider, proto.Code, proto.Currency, o.Amount, o.Message,
+		micros(now), b2i(proto.ClaimRequired), micros(proto.CreatedAt), c.UnitKey, c.EarnKey, b2i(c.Met), b2i(c.Voided),
+		c.Wanted, c.Message, c.EventCount, c.EventTotal); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := t.exec(`INSERT INTO rewards (reward_id, bill_id, campaign_id, offer_id, account_app_id, account_vuid,
-			status, voided, name, type, provider, code, currency, calculated_amount, claim_required, created_at,
-			unit_key, earn_key, engine_met, engine_voided, wanted_amount, engine_message, event_count, event_total_amount)
-			VALUES (?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.RewardID, proto.Bill.ID, proto.CampaignID, proto.OfferID, proto.AccountAppID, proto.AccountVuid,
-			proto.Name, proto.Type, proto.Provider, proto.Code, proto.Currency, b2i(proto.ClaimRequired), micros(proto.CreatedAt),
-			c.UnitKey, c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal); err != nil {
+	for _, card := range proto.CardIDs {
+		if _, err := t.exec(`INSERT INTO reward_cards (card_id, created_at, reward_id) VALUES (?, ?, ?)`,
+			card, micros(proto.CreatedAt), c.RewardID); err != nil {
 			return err
 		}
 	}
-	for _, card := range proto.CardIDs {
+	return nil
+}
+
+// UpdateReward replaces a stored reward's computation and outcome; calculatedAt moves when the
+// outcome changes. cards, when given, are added to the reward's cards (an account's new cards).
+func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []string, now time.Time) error {
+	if _, err := t.exec(`UPDATE rewards SET earn_key = ?, engine_met = ?, engine_voided = ?, wanted_amount = ?,
+		engine_message = ?, event_count = ?, event_total_amount = ?, status = ?, voided = ?, calculated_amount = ?,
+		calculate_message = ?, calculated_at = CASE WHEN ? = 1 THEN ? ELSE calculated_at END WHERE reward_id = ?`,
+		c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal, o.Status, b2i(o.Voided),
+		o.Amount, o.Message, b2i(outcomeChanged), micros(now), c.RewardID); err != nil {
+		return err
+	}
+	for _, card := range cards {
 		if _, err := t.exec(`INSERT INTO reward_cards (card_id, created_at, reward_id)
 			SELECT ?, created_at, reward_id FROM rewards WHERE reward_id = ?
 			AND NOT EXISTS (SELECT 1 FROM reward_cards WHERE reward_id = ? AND card_id = ?)`, card, c.RewardID, c.RewardID, card); err != nil {
@@ -300,18 +378,10 @@ func (t *Tx) PutComputed(c *Computed, proto *vsrp.Reward) error {
 	return nil
 }
 
-// Outcome is what a reward shows: its status, amount and message.
-type Outcome struct {
-	Status  int
-	Voided  bool
-	Amount  int64
-	Message string
-}
-
 // SetOutcome sets what the reward shows; calculatedAt moves only when something changed.
 func (t *Tx) SetOutcome(rewardID string, o Outcome, now time.Time) error {
 	_, err := t.exec(`UPDATE rewards SET status = ?, voided = ?, calculated_amount = ?, calculate_message = ?, calculated_at = ?
-		WHERE reward_id = ? AND (status <> ? OR voided <> ? OR calculated_amount <> ? OR calculate_message <> ? OR calculated_at = 0)`,
+		WHERE reward_id = ? AND (status <> ? OR voided <> ? OR calculated_amount <> ? OR calculate_message <> ?)`,
 		o.Status, b2i(o.Voided), o.Amount, o.Message, micros(now), rewardID, o.Status, b2i(o.Voided), o.Amount, o.Message)
 	return err
 }

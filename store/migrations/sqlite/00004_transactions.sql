@@ -36,8 +36,10 @@ ALTER TABLE rewards ADD COLUMN engine_voided INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rewards ADD COLUMN wanted_amount INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rewards ADD COLUMN engine_message TEXT NOT NULL DEFAULT '';
 CREATE INDEX rewards_offer_earn ON rewards(offer_id, earn_key);
+CREATE INDEX rewards_unit ON rewards(unit_key);
 
 -- +goose Down
+DROP INDEX rewards_unit;
 DROP INDEX rewards_offer_earn;
 ALTER TABLE rewards DROP COLUMN engine_message;
 ALTER TABLE rewards DROP COLUMN wanted_amount;
