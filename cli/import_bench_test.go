@@ -59,7 +59,11 @@ func BenchmarkImportCSV(b *testing.B) {
 		db = storetest.PostgresURL(b)
 	}
 	ctx := context.Background()
-	srv, err := server.New(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "bench", Log: io.Discard, Out: io.Discard,
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.New(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "bench", Log: logFile, Out: io.Discard,
 		MasterKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="})
 	if err != nil {
 		b.Fatal(err)
@@ -76,7 +80,8 @@ func BenchmarkImportCSV(b *testing.B) {
 		start := time.Now()
 		var out, errOut strings.Builder
 		if code := Main([]string{"txn", "import", "--server", srv.URL(), "--admin-token", "bench", file}, &out, &errOut); code != 0 {
-			b.Fatalf("import failed: %s %s", out.String(), errOut.String())
+			logs, _ := os.ReadFile(logFile.Name())
+			b.Fatalf("import failed: %s %s\nserver log tail: %s", out.String(), errOut.String(), logs[max(0, len(logs)-3000):])
 		}
 		b.ReportMetric(float64(txns)/time.Since(start).Seconds(), "txns/s")
 		if !strings.Contains(out.String(), fmt.Sprintf("%d accepted", txns)) && b.N == 1 {

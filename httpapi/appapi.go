@@ -192,8 +192,7 @@ func (a *API) tokenAnswer(access string, accessExp time.Time, refresh string, re
 // then the call's handler.
 func (a *API) encrypted(w http.ResponseWriter, r *http.Request, call appCall, body []byte) {
 	ctx := r.Context()
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	app, err := a.p.Authenticate(ctx, strings.TrimSpace(tok), a.clientIP(r))
+	app, err := a.p.Authenticate(ctx, bearer(r), a.clientIP(r))
 	if err != nil {
 		a.writeErr(w, r, err)
 		return

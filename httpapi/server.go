@@ -123,9 +123,51 @@ func (a *API) trusted(addr netip.Addr) bool {
 	return false
 }
 
+// bearer answers the token of an "Authorization: Bearer …" header; the scheme name is
+// case-insensitive (RFC 7235).
+func bearer(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// logPath is the request path as logged: long runs of digits (a card number sent in a URL by
+// mistake) are masked, so no PAN ever reaches the log.
+func logPath(p string) string {
+	var b strings.Builder
+	run := 0
+	flush := func(digits string) {
+		if len(digits) >= 6 {
+			b.WriteString("[digits]")
+		} else {
+			b.WriteString(digits)
+		}
+	}
+	start := 0
+	for i := 0; i <= len(p); i++ {
+		if i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			if run == 0 {
+				start = i
+			}
+			run++
+			continue
+		}
+		if run > 0 {
+			flush(p[start:i])
+			run = 0
+		}
+		if i < len(p) {
+			b.WriteByte(p[i])
+		}
+	}
+	return b.String()
+}
+
 func (a *API) adminAuthorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" || a.cfg.AdminToken == "" {
+	tok := bearer(r)
+	if tok == "" || a.cfg.AdminToken == "" {
 		return false
 	}
 	got := sha256.Sum256([]byte(tok))
@@ -227,7 +269,7 @@ func (a *API) withRequest(next http.Handler) http.Handler {
 				api = routeLabel(r)
 			}
 			a.metrics.observe(api, sw.status, out.code, elapsed)
-			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status, "duration_ms", float64(elapsed.Microseconds()) / 1000}
+			attrs := []any{"method", r.Method, "path", logPath(r.URL.Path), "status", sw.status, "duration_ms", float64(elapsed.Microseconds()) / 1000}
 			if out.code >= 0 {
 				attrs = append(attrs, "code", out.code)
 			}

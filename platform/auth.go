@@ -208,7 +208,10 @@ func (p *Platform) CheckReplay(ctx context.Context, a *vsrp.App, payload []byte)
 	}
 	ts, err := f.Timestamp.Int64()
 	now := p.now()
-	if err != nil || absDuration(now.Sub(time.Unix(ts, 0))) > p.cfg.ReplayWindow {
+	// Compare whole seconds: a time.Duration cannot hold the gap to a far-off timestamp (such as
+	// one in milliseconds) and would wrap around.
+	window := int64(p.cfg.ReplayWindow / time.Second)
+	if d := now.Unix() - ts; err != nil || d > window || d < -window {
 		return vsrp.E(vsrp.CodeReplay)
 	}
 	fresh, err := p.store.UseNonce(ctx, a.ID, f.Nonce, now, now.Add(p.cfg.NonceTTL))
@@ -219,11 +222,4 @@ func (p *Platform) CheckReplay(ctx context.Context, a *vsrp.App, payload []byte)
 		return vsrp.E(vsrp.CodeReplay)
 	}
 	return nil
-}
-
-func absDuration(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
 }
