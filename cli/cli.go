@@ -39,6 +39,7 @@ type root struct {
 	Migrate  MigrateCmd  `cmd:"" help:"Apply database migrations and exit."`
 	Campaign CampaignCmd `cmd:"" help:"Manage campaigns on a running server."`
 	Txn      TxnCmd      `cmd:"" help:"Import transactions into a running server."`
+	Bill     BillCmd     `cmd:"" help:"List bills and move them through generate, approve and settle."`
 }
 
 type runCtx struct {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -89,6 +90,13 @@ func (a *API) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/v1/campaigns/{campaignId}", a.admin(a.getCampaign))
 	mux.HandleFunc("POST /admin/v1/transactions", a.adminStream(a.postTransactions))
 	mux.HandleFunc("GET /admin/v1/rewards", a.admin(a.adminRewards))
+	mux.HandleFunc("GET /admin/v1/bills", a.admin(a.listBills))
+	mux.HandleFunc("POST /admin/v1/bills/{billId}/generate", a.admin(a.generateBill))
+	mux.HandleFunc("POST /admin/v1/bills/{billId}/approve", a.admin(a.approveBill))
+	mux.HandleFunc("POST /admin/v1/bills/{billId}/settle", a.admin(a.settleBill))
+	mux.HandleFunc("POST /admin/v1/campaigns/{campaignId}/offers/{offerId}/codes", a.admin(a.addCodes))
+	mux.HandleFunc("GET /admin/v1/notifications", a.admin(a.listNotifications))
+	mux.HandleFunc("POST /admin/v1/notifications/{id}/redeliver", a.admin(a.redeliver))
 }
 
 // decodeAdmin reads a JSON body into v: bad JSON is a 400 naming the problem.
@@ -355,3 +363,7 @@ func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(doc.Doc)
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func parseTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }

@@ -55,6 +55,13 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if code == vsrp.CodeInternal || code == vsrp.CodeUnavailable {
 		logger(r.Context()).Error("request failed", "code", int(code), "err", err)
 	}
+	var ce *vsrp.Error
+	if code == vsrp.CodeNotClaimable && errors.As(err, &ce) && ce.Detail != "" {
+		// claimReward's code 1 carries its reason in message (contract 6.10).
+		outcomeOf(r.Context()).code = int(code)
+		writeJSON(w, http.StatusOK, coded{Code: code, Message: ce.Detail})
+		return
+	}
 	writeCoded(w, r, code, nil)
 }
 

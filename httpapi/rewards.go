@@ -212,3 +212,45 @@ func (a *API) adminRewards(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total": total, "rewards": out})
 }
+
+func (a *API) claimReward(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
+	var req struct {
+		RewardID *string `json:"rewardId"`
+	}
+	if err := decodeParams(payload, &req); err != nil {
+		return nil, err
+	}
+	if err := required(req.RewardID); err != nil {
+		return nil, err
+	}
+	r, err := a.p.ShowReward(ctx, app, *req.RewardID)
+	if err != nil {
+		return nil, err
+	}
+	amount, err := a.p.ClaimReward(ctx, app, *req.RewardID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"confirmAmount": json.Number(vsrp.FormatMinor(amount, rewardDigits(r)))}, nil
+}
+
+func (a *API) updateRewardStatus(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
+	var req struct {
+		RewardID *string `json:"rewardId"`
+		Status   *int    `json:"status"`
+		Message  string  `json:"message"`
+	}
+	if err := decodeParams(payload, &req); err != nil {
+		return nil, err
+	}
+	if err := required(req.RewardID); err != nil {
+		return nil, err
+	}
+	if req.Status == nil {
+		return nil, vsrp.E(vsrp.CodeMissingParam)
+	}
+	if len(req.Message) > 1024 {
+		return nil, vsrp.Errorf(vsrp.CodeInvalidParam, "message is at most 1024 characters")
+	}
+	return nil, a.p.UpdateRewardStatus(ctx, app, *req.RewardID, *req.Status, req.Message)
+}

@@ -28,8 +28,9 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<30) // streamed: the limit only bounds a runaway upload
 	// A large file takes longer than the server's usual deadlines.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
+	if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Time{})); err != nil {
+		logger(r.Context()).Warn("cannot lift the connection deadlines for a long upload", "err", err)
+	}
 	var src rowSource
 	var err error
 	switch mediaType(r) {

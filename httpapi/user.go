@@ -65,16 +65,18 @@ func flag(b bool) int {
 
 func (a *API) userCalls() map[string]appCall {
 	return map[string]appCall{
-		"getVuid":         {vsrp.ScopeUser, a.getVuid},
-		"getCardInfo":     {vsrp.ScopeUser, a.getCardInfo},
-		"addCard":         {vsrp.ScopeUser, a.addCard},
-		"removeCard":      {vsrp.ScopeUser, a.removeCard},
-		"listCards":       {vsrp.ScopeUser, a.listCards},
-		"enroll":          {vsrp.ScopeEnroll, a.enroll},
-		"showEnrollment":  {vsrp.ScopeEnroll, a.showEnrollment},
-		"showEnrollments": {vsrp.ScopeEnroll, a.showEnrollment}, // the source document's list spelling
-		"listRewards":     {vsrp.ScopeReward, a.listRewards},
-		"showReward":      {vsrp.ScopeReward, a.showReward},
+		"getVuid":            {vsrp.ScopeUser, a.getVuid},
+		"getCardInfo":        {vsrp.ScopeUser, a.getCardInfo},
+		"addCard":            {vsrp.ScopeUser, a.addCard},
+		"removeCard":         {vsrp.ScopeUser, a.removeCard},
+		"listCards":          {vsrp.ScopeUser, a.listCards},
+		"enroll":             {vsrp.ScopeEnroll, a.enroll},
+		"showEnrollment":     {vsrp.ScopeEnroll, a.showEnrollment},
+		"showEnrollments":    {vsrp.ScopeEnroll, a.showEnrollment}, // the source document's list spelling
+		"listRewards":        {vsrp.ScopeReward, a.listRewards},
+		"showReward":         {vsrp.ScopeReward, a.showReward},
+		"claimReward":        {vsrp.ScopeReward, a.claimReward},
+		"updateRewardStatus": {vsrp.ScopeReward, a.updateRewardStatus},
 		// Routed only in sandbox mode (see serveApp).
 		"sandbox/simulateTransaction": {vsrp.ScopeReward, a.simulateTransaction},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/vsrp-dev/vsrp"
@@ -62,6 +63,11 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 	case !errors.Is(err, vsrp.ErrNotFound):
 		return nil, storeErr(err)
 	}
+	if before != nil {
+		if err := p.checkHistory(ctx, before, c); err != nil {
+			return nil, err
+		}
+	}
 	res := &ApplyResult{CampaignID: c.CampaignID, Version: version, Changed: string(before) != string(canonical), DryRun: dryRun,
 		Changes: diffJSON(before, canonical)}
 	if dryRun || !res.Changed {
@@ -76,6 +82,39 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 	}
 	res.Version, res.Changed = v, changed
 	return res, nil
+}
+
+// checkHistory refuses changes that would rewrite history: removing an offer that has rewards,
+// or changing an offer's match, goal or reward once any of its bills was generated.
+func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.Campaign) error {
+	prev, err := vsrp.ParseCampaign(before)
+	if err != nil {
+		return vsrp.Internal(err)
+	}
+	for _, old := range prev.Offers {
+		i := slices.IndexFunc(next.Offers, func(o vsrp.Offer) bool { return o.OfferID == old.OfferID })
+		hasRewards, generated, err := p.store.OfferHistory(ctx, old.OfferID)
+		if err != nil {
+			return storeErr(err)
+		}
+		if i < 0 {
+			if hasRewards {
+				return fmt.Errorf("%w: offer %s has rewards and cannot be removed", vsrp.ErrConflict, old.OfferID)
+			}
+			continue
+		}
+		n := next.Offers[i]
+		if generated && (!jsonEqual(old.Match, n.Match) || !jsonEqual(old.Goal, n.Goal) || !jsonEqual(old.Reward, n.Reward)) {
+			return fmt.Errorf("%w: offer %s has generated bills: its match, goal and reward can no longer change", vsrp.ErrConflict, old.OfferID)
+		}
+	}
+	return nil
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
 }
 
 // checkIDOwners reports group and offer ids that another campaign already uses.

@@ -63,6 +63,7 @@ type Platform struct {
 	keys       sync.Map // key id → *rsa.PrivateKey, unsealed once
 	campaigns  campaignCache
 	knownCards cardSet
+	wake       func() // nudges the notifier after a commit; nil until SetNotifier
 }
 
 // New returns a platform over the store. now is the clock (time.Now in production).

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vsrp-dev/vsrp/httpapi"
+	"github.com/vsrp-dev/vsrp/notify"
 	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/sandbox"
 	"github.com/vsrp-dev/vsrp/store"
@@ -52,6 +53,7 @@ type Server struct {
 	store    *store.Store
 	platform *platform.Platform
 	http     *http.Server
+	notifier *notify.Worker
 	ln       net.Listener
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -132,6 +134,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+
+	s.notifier, err = notify.New(notify.Config{Store: st, Secrets: p.AppWebhookSecrets, Clock: cfg.Now,
+		AllowPrivate: cfg.WebhookAllowPrivate, Logger: log})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	p.SetNotifier(s.notifier.Wake)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -216,6 +226,12 @@ func (s *Server) Start() error {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.upkeep(ctx)
+	go s.scheduler(ctx)
+	go func() {
+		if err := s.notifier.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("notifier stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer close(s.done)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -250,6 +266,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// scheduler generates bills as they fall due and expires rewards, every 30 seconds.
+func (s *Server) scheduler(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if err := s.platform.RunDueWork(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduled work", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // upkeep purges expired tokens every hour.

@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/vsrp-dev/vsrp/store"
+)
+
+// notificationView is a webhook delivery as operators see it (no body, no secret).
+type notificationView struct {
+	ID            string  `json:"id"`
+	AppID         string  `json:"appId"`
+	RewardID      string  `json:"rewardId"`
+	URL           string  `json:"url"`
+	Status        string  `json:"status"`
+	Attempts      int     `json:"attempts"`
+	NextAttemptAt *string `json:"nextAttemptAt"`
+	LastError     string  `json:"lastError"`
+	LastStatus    int     `json:"lastStatus"`
+	CreatedAt     string  `json:"createdAt"`
+	DeliveredAt   *string `json:"deliveredAt"`
+}
+
+func (a *API) notificationView(n *store.Notification) notificationView {
+	v := notificationView{ID: n.ID, AppID: n.AppID, RewardID: n.RewardID, URL: n.URL, Status: n.Status, Attempts: n.Attempts,
+		LastError: n.LastError, LastStatus: n.LastStatus, CreatedAt: a.datetime(n.CreatedAt), DeliveredAt: a.nullableTime(n.DeliveredAt)}
+	if n.Status == store.NotificationPending {
+		v.NextAttemptAt = a.nullableTime(n.NextAttemptAt)
+	}
+	return v
+}
+
+func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	ns, total, err := a.p.Notifications(r.Context(), q.Get("status"), limit, offset)
+	if err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
+	out := make([]notificationView, len(ns))
+	for i, n := range ns {
+		out[i] = a.notificationView(n)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": total, "notifications": out})
+}
+
+func (a *API) redeliver(w http.ResponseWriter, r *http.Request) {
+	n, err := a.p.Redeliver(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.notificationView(n))
+}

@@ -1,0 +1,119 @@
+package notify_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp/notify"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// countingReceiver counts deliveries per webhook-id and accepts them all.
+type countingReceiver struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.counts[r.Header.Get("webhook-id")]++
+	c.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"code":0,"message":"success"}`))
+}
+
+// openShared answers two handles, each with its own connection pool, on one fresh database.
+func openShared(t *testing.T, engine store.Engine) (*store.Store, *store.Store) {
+	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "vsrp.db")
+	if engine == store.Postgres {
+		dsn = storetest.PostgresURL(t)
+	}
+	open := func() *store.Store {
+		s, err := store.Open(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(), open()
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+// Two workers, each on its own handle to one database (as two server processes would be),
+// deliver each of 1,000 notifications exactly once.
+func TestTwoWorkersDeliverEachOnce(t *testing.T) {
+	for _, engine := range []store.Engine{store.SQLite, store.Postgres} {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			const total = 1000
+			s1, s2 := openShared(t, engine)
+			recv := &countingReceiver{counts: map[string]int{}}
+			srv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) { recv.ServeHTTP(w, r) })
+			now := time.Now()
+			if err := s1.WriteTx(t.Context(), func(tx *store.Tx) error {
+				for i := range total {
+					if err := tx.Enqueue(&store.Notification{AppID: "app_1", RewardID: fmt.Sprintf("rwd_%04d", i), URL: srv.URL,
+						CreatedAt: now}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			secret := newSecret(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for _, s := range []*store.Store{s1, s2} {
+				w, err := notify.New(notify.Config{Store: s, AllowPrivate: true, Concurrency: 16,
+					Secrets: func(context.Context, string) ([]string, error) { return []string{secret}, nil }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() { w.Run(ctx) })
+			}
+			start := time.Now()
+			deadline := start.Add(45 * time.Second)
+			for {
+				_, n, err := s1.ListNotifications(t.Context(), store.NotificationDelivered, 1, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == total {
+					break
+				}
+				if time.Now().After(deadline) {
+					cancel()
+					wg.Wait()
+					t.Fatalf("%d of %d delivered by the deadline", n, total)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			elapsed := time.Since(start)
+			cancel()
+			wg.Wait()
+			recv.mu.Lock()
+			defer recv.mu.Unlock()
+			if len(recv.counts) != total {
+				t.Errorf("%d distinct webhook-ids received, want %d", len(recv.counts), total)
+			}
+			for id, k := range recv.counts {
+				if k != 1 {
+					t.Errorf("%s delivered %d times", id, k)
+				}
+			}
+			t.Logf("%d delivered once each in %v", total, elapsed.Round(time.Millisecond))
+		})
+	}
+}

@@ -1,0 +1,270 @@
+package platform_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// billFixture has a campaign with a cash "each" offer and a claim-required coupon offer,
+// enrolled cards bound to a user of app A, and a platform whose clock is after the purchases.
+type billFixture struct {
+	*fixture
+	st    *store.Store
+	cards []string
+	vuid  string
+}
+
+func newBillFixture(t *testing.T, st *store.Store, cards int) *billFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := setup(t, st)
+	cash := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "validityDays": 30}})
+	coupon := offer("OF-COUPON", "each", map[string]any{"match": map[string]any{"mcc": []string{"5499"}},
+		"reward": map[string]any{"type": "Coupon", "amount": 1, "claimRequired": true, "claimDays": 30, "validityDays": 90}})
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(cash, coupon), false); err != nil {
+		t.Fatal(err)
+	}
+	ids := enrolledCards(t, f, cards)
+	u, err := f.p.GetVuid(ctx, f.a, "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ids {
+		if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.p = newPlatformAt(t, st, testNow.Add(time.Hour))
+	return &billFixture{fixture: f, st: st, cards: ids, vuid: u.Vuid}
+}
+
+func (b *billFixture) buy(t *testing.T, id, card, mcc string) {
+	t.Helper()
+	p := purchase(id, card, "50", testNow.Add(time.Minute))
+	p.MCC = mcc
+	if sum := ingest(t, b.p, []platform.TxnInput{p}); sum.Accepted != 1 {
+		t.Fatalf("ingest %s: %+v", id, sum)
+	}
+}
+
+func (b *billFixture) bill(t *testing.T, offerID string) *store.BillSummary {
+	t.Helper()
+	bills, err := b.p.Bills(context.Background(), "CMP-T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range bills {
+		if x.OfferID == offerID {
+			return x
+		}
+	}
+	t.Fatalf("no bill for %s", offerID)
+	return nil
+}
+
+func (b *billFixture) reward(t *testing.T, card, offerID string) *vsrp.Reward {
+	t.Helper()
+	page, err := b.p.ListRewards(context.Background(), b.a, platform.ListRewardsParams{CardID: card, Status: 0, PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Rewards {
+		if r.OfferID == offerID {
+			return r
+		}
+	}
+	t.Fatalf("no reward of %s for %s", offerID, card)
+	return nil
+}
+
+func TestBillStateMachine(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 2)
+		ctx := context.Background()
+		b.buy(t, "T1", b.cards[0], "5812")
+		b.buy(t, "T2", b.cards[1], "5812")
+		id := b.bill(t, "OF-CASH").ID
+		conflict := func(what string, err error) {
+			t.Helper()
+			if !errors.Is(err, vsrp.ErrConflict) {
+				t.Fatalf("%s: %v, want a conflict", what, err)
+			}
+		}
+		_, err := b.p.ApproveBill(ctx, id)
+		conflict("approve an open bill", err)
+		_, err = b.p.SettleBill(ctx, id, nil, 4)
+		conflict("settle an open bill", err)
+		_, err = b.p.GenerateBill(ctx, id, false)
+		conflict("generate before the period ends", err)
+		g, err := b.p.GenerateBill(ctx, id, true)
+		if err != nil || g.Status != vsrp.BillGenerated || g.RewardCount != 2 || g.TotalAmount != 1000 {
+			t.Fatalf("generate: %+v %v", g, err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardToSettle || r.ConfirmedAmount == nil || *r.ConfirmedAmount != 500 {
+			t.Fatalf("after generate: status %d confirmed %v", r.Status, r.ConfirmedAmount)
+		}
+		_, err = b.p.GenerateBill(ctx, id, true)
+		conflict("generate twice", err)
+		_, err = b.p.SettleBill(ctx, id, nil, 4)
+		conflict("settle a generated bill", err)
+		if a, err := b.p.ApproveBill(ctx, id); err != nil || a.Status != vsrp.BillApproved {
+			t.Fatalf("approve: %+v %v", a, err)
+		}
+		_, err = b.p.ApproveBill(ctx, id)
+		conflict("approve twice", err)
+		r0, r1 := b.reward(t, b.cards[0], "OF-CASH"), b.reward(t, b.cards[1], "OF-CASH")
+		if r0.Status != vsrp.RewardSettling {
+			t.Fatalf("after approve: status %d, want 3", r0.Status)
+		}
+		s, err := b.p.SettleBill(ctx, id, []platform.SettleResult{{RewardID: r0.ID, Status: 4, Message: "paid"}}, 0)
+		if err != nil || s.Status != vsrp.BillApproved {
+			t.Fatalf("settle one: %+v %v; the bill stays approved while a reward settles", s, err)
+		}
+		_, err = b.p.SettleBill(ctx, id, []platform.SettleResult{{RewardID: r0.ID, Status: 5}}, 0)
+		var ve *vsrp.ValidationError
+		if !errors.As(err, &ve) {
+			t.Fatalf("settling a settled reward again: %v, want a validation problem", err)
+		}
+		s, err = b.p.SettleBill(ctx, id, []platform.SettleResult{{RewardID: r1.ID, Status: 5, Message: "account closed"}}, 0)
+		if err != nil || s.Status != vsrp.BillException {
+			t.Fatalf("settle with a failure: %+v %v, want status 4", s, err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardSettled || r.SettledAt.IsZero() || r.SettleMessage != "paid" || r.ExpiredAt.IsZero() {
+			t.Fatalf("settled reward: %+v", r)
+		}
+		_, err = b.p.SettleBill(ctx, id, nil, 4)
+		conflict("settle a settled bill", err)
+		// After generation a refund is an adjustment on the bill and changes no reward.
+		ref := purchase("T1R", b.cards[0], "50", testNow.Add(2*time.Minute))
+		ref.Type, ref.OriginalTransactionID = "refund", "T1"
+		ingest(t, b.p, []platform.TxnInput{ref})
+		if bill := b.bill(t, "OF-CASH"); len(bill.Adjustments) != 1 || bill.Adjustments[0].TxnID != "T1R" {
+			t.Fatalf("adjustments: %+v", bill.Adjustments)
+		}
+		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardSettled {
+			t.Fatalf("a late refund changed a settled reward: status %d", r.Status)
+		}
+	})
+}
+
+func TestUpdateRewardStatusTransitions(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "T1", b.cards[0], "5812")
+		id := b.bill(t, "OF-CASH").ID
+		if _, err := b.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		r := b.reward(t, b.cards[0], "OF-CASH")
+		if err := b.p.UpdateRewardStatus(ctx, b.a, r.ID, 4, ""); code(err) != vsrp.CodeStatusChange {
+			t.Fatalf("2 → 4: %v, want 3013", err)
+		}
+		if _, err := b.p.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			to   int
+			want vsrp.Code
+		}{{6, vsrp.CodeStatusChange}, {4, vsrp.OK}, {4, vsrp.OK}, {5, vsrp.CodeStatusChange}, {6, vsrp.OK}, {6, vsrp.OK}, {4, vsrp.CodeStatusChange}, {2, vsrp.CodeStatusChange}} {
+			if err := b.p.UpdateRewardStatus(ctx, b.a, r.ID, step.to, "msg"); code(err) != step.want {
+				t.Fatalf("→ %d: %v, want %d", step.to, err, step.want)
+			}
+		}
+		if err := b.p.UpdateRewardStatus(ctx, b.b, r.ID, 6, ""); code(err) != vsrp.CodeRewardNotFound {
+			t.Fatalf("another app: %v, want 3012", err)
+		}
+	})
+}
+
+func TestClaimConcurrency(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 6)
+		ctx := context.Background()
+		for i, c := range b.cards {
+			b.buy(t, fmt.Sprintf("C%d", i), c, "5499")
+		}
+		id := b.bill(t, "OF-COUPON").ID
+		if _, err := b.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		first := b.reward(t, b.cards[0], "OF-COUPON")
+		if _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
+			t.Fatalf("claim before approval: %v, want code 1", err)
+		}
+		if _, err := b.p.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
+			t.Fatalf("claim with an empty pool: %v, want code 1", err)
+		}
+		var codes []vsrp.RewardItem
+		for i := range 5 {
+			codes = append(codes, vsrp.RewardItem{Type: "QR", Code: fmt.Sprintf("Q%d", i)})
+		}
+		if n, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", append(codes, codes[0])); err != nil || n != 5 {
+			t.Fatalf("add codes: %d %v", n, err)
+		}
+		// 50 concurrent claims of one reward: one winner.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := b.p.ClaimReward(ctx, b.a, first.ID)
+				if err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if code(err) != vsrp.CodeNotClaimable {
+					t.Errorf("claim: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d claims of one reward succeeded, want 1", wins)
+		}
+		// The other five rewards claimed at once share the four codes left: never one code twice.
+		results := make([]error, len(b.cards)-1)
+		for i, c := range b.cards[1:] {
+			r := b.reward(t, c, "OF-COUPON")
+			wg.Add(1)
+			go func() { defer wg.Done(); _, results[i] = b.p.ClaimReward(ctx, b.a, r.ID) }()
+		}
+		wg.Wait()
+		seen := map[string]string{}
+		issued := 0
+		for _, c := range b.cards {
+			r := b.reward(t, c, "OF-COUPON")
+			for _, it := range r.Items {
+				if other, dup := seen[it.Code]; dup {
+					t.Fatalf("code %s given to %s and %s", it.Code, other, r.ID)
+				}
+				seen[it.Code] = r.ID
+			}
+			if r.Status == vsrp.RewardSettled {
+				issued++
+				if len(r.Items) != 1 {
+					t.Fatalf("issued reward with %d items", len(r.Items))
+				}
+			} else if r.Status != vsrp.RewardToSettle {
+				t.Fatalf("a reward left without codes must stay claimable (2), got %d", r.Status)
+			}
+		}
+		if issued != 5 || len(seen) != 5 {
+			t.Fatalf("%d rewards issued with %d codes, want 5 and 5", issued, len(seen))
+		}
+	})
+}
