@@ -40,10 +40,11 @@ type Config struct {
 	AdminToken          string   // admin API bearer token; random and printed when empty
 	MasterKey           string   // base64 of 32 bytes; a key file beside a SQLite database when empty
 
-	Platform platform.Config // tunables; zero values take the contract's defaults
-	Now      func() time.Time
-	Log      io.Writer // JSON log lines; os.Stderr when nil
-	Out      io.Writer // human-facing start-up notes (credentials paths); os.Stdout when nil
+	Platform    platform.Config // tunables; zero values take the contract's defaults
+	NotifyLease time.Duration   // how long a webhook attempt holds its row; 0 = the notifier's default (60 s)
+	Now         func() time.Time
+	Log         io.Writer // JSON log lines; os.Stderr when nil
+	Out         io.Writer // human-facing start-up notes (credentials paths); os.Stdout when nil
 }
 
 // Server is a running vsrp process.
@@ -136,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	s.notifier, err = notify.New(notify.Config{Store: st, Secrets: p.AppWebhookSecrets, Clock: cfg.Now,
-		AllowPrivate: cfg.WebhookAllowPrivate, Logger: log})
+		AllowPrivate: cfg.WebhookAllowPrivate, Logger: log, Lease: cfg.NotifyLease})
 	if err != nil {
 		st.Close()
 		return nil, err
