@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Timezone == "" {
 		cfg.Timezone = "Asia/Shanghai"
 	}
+	if cfg.Sandbox {
+		cfg.WebhookAllowPrivate = true // a sandbox's receiver usually runs on the integrator's own machine
+	}
 	log := slog.New(slog.NewJSONHandler(cfg.Log, nil))
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
