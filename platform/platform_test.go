@@ -41,7 +41,7 @@ type fixture struct {
 	a, b *vsrp.App
 }
 
-func setup(t *testing.T, st *store.Store) *fixture {
+func setup(t testing.TB, st *store.Store) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	p := newPlatform(t, st)
