@@ -28,6 +28,23 @@ func (c *countingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(`{"code":0,"message":"success"}`))
 }
 
+// markCounter counts the deliveries one worker recorded.
+type markCounter struct {
+	*store.Store
+	mu sync.Mutex
+	n  int
+}
+
+func (m *markCounter) MarkDelivered(ctx context.Context, id string, attempts, httpStatus int, now time.Time) error {
+	err := m.Store.MarkDelivered(ctx, id, attempts, httpStatus, now)
+	if err == nil {
+		m.mu.Lock()
+		m.n++
+		m.mu.Unlock()
+	}
+	return err
+}
+
 // openShared answers two handles, each with its own connection pool, on one fresh database.
 func openShared(t *testing.T, engine store.Engine) (*store.Store, *store.Store) {
 	t.Helper()
@@ -75,7 +92,8 @@ func TestTwoWorkersDeliverEachOnce(t *testing.T) {
 			secret := newSecret(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
-			for _, s := range []*store.Store{s1, s2} {
+			counters := []*markCounter{{Store: s1}, {Store: s2}}
+			for _, s := range counters {
 				w, err := notify.New(notify.Config{Store: s, AllowPrivate: true, Concurrency: 16,
 					Secrets: func(context.Context, string) ([]string, error) { return []string{secret}, nil }})
 				if err != nil {
@@ -113,7 +131,11 @@ func TestTwoWorkersDeliverEachOnce(t *testing.T) {
 					t.Errorf("%s delivered %d times", id, k)
 				}
 			}
-			t.Logf("%d delivered once each in %v", total, elapsed.Round(time.Millisecond))
+			a, b := counters[0].n, counters[1].n
+			if a+b != total || a == 0 || b == 0 {
+				t.Errorf("the workers recorded %d and %d deliveries, want %d between them, both taking part", a, b, total)
+			}
+			t.Logf("%d delivered once each in %v (%d by one worker, %d by the other)", total, elapsed.Round(time.Millisecond), a, b)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/envelope"
+	"github.com/vsrp-dev/vsrp/notify"
 	"github.com/vsrp-dev/vsrp/vault"
 )
 
@@ -155,8 +156,7 @@ func CheckPublicHost(ctx context.Context, host string) error {
 		addrs = found
 	}
 	for _, a := range addrs {
-		a = a.Unmap()
-		if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() || a.IsMulticast() {
+		if !notify.PublicAddr(a) { // the same rule the notifier applies at send time
 			return errors.New("loopback, private and link-local destinations are not allowed")
 		}
 	}

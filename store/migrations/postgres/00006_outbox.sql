@@ -23,8 +23,8 @@ CREATE TABLE notifications (
 -- (nearly all of them, in time) cost the claim nothing.
 CREATE INDEX notifications_due ON notifications(next_attempt_at, id) WHERE status = 'pending';
 -- Listing for operators: by status, or all, newest first.
-CREATE INDEX notifications_status ON notifications(status, created_at);
-CREATE INDEX notifications_created ON notifications(created_at);
+CREATE INDEX notifications_status ON notifications(status, created_at, id);
+CREATE INDEX notifications_created ON notifications(created_at, id);
 CREATE INDEX notifications_reward ON notifications(reward_id);
 
 -- +goose Down
