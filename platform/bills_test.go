@@ -268,3 +268,77 @@ func TestClaimConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// After a bill of an offer was generated, its match, goal and reward can no longer change, and
+// an offer with rewards cannot be removed.
+func TestCampaignHistoryGuardAfterGeneration(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "T1", b.cards[0], "5812")
+		cash := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "validityDays": 30}})
+		coupon := offer("OF-COUPON", "each", map[string]any{"match": map[string]any{"mcc": []string{"5499"}},
+			"reward": map[string]any{"type": "Coupon", "amount": 1, "claimRequired": true, "claimDays": 30, "validityDays": 90}})
+		// Before generation the reward may still change.
+		changed := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 6, "validityDays": 30}})
+		if _, err := b.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(changed, coupon), false); err != nil {
+			t.Fatalf("changing an offer before generation: %v", err)
+		}
+		if _, err := b.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(coupon), false); !errors.Is(err, vsrp.ErrConflict) {
+			t.Fatalf("removing an offer with rewards: %v, want a conflict", err)
+		}
+		if _, err := b.p.GenerateBill(ctx, b.bill(t, "OF-CASH").ID, true); err != nil {
+			t.Fatal(err)
+		}
+		_, err := b.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(cash, coupon), false)
+		if !errors.Is(err, vsrp.ErrConflict) {
+			t.Fatalf("changing the reward after generation: %v, want a conflict", err)
+		}
+		renamed := offer("OF-CASH", "each", map[string]any{"name": "new name", "reward": map[string]any{"type": "Cash", "amount": 6, "validityDays": 30}})
+		if _, err := b.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(renamed, coupon), false); err != nil {
+			t.Fatalf("renaming the offer after generation: %v", err)
+		}
+	})
+}
+
+// The scheduler generates bills once they fall due in their campaign's zone, and expires
+// claimable rewards past claimBefore.
+func TestRunDueWork(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "T1", b.cards[0], "5812")
+		b.buy(t, "T2", b.cards[0], "5499")
+		// January's bills fall due on 1 February (no settlement delay) at 00:00 in Shanghai.
+		early := newPlatformAt(t, st, time.Date(2027, 1, 31, 15, 59, 0, 0, time.UTC)) // 23:59 in Shanghai
+		if err := early.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := b.bill(t, "OF-CASH").Status; s != vsrp.BillOpen {
+			t.Fatalf("generated before it fell due: status %d", s)
+		}
+		due := newPlatformAt(t, st, time.Date(2027, 1, 31, 16, 0, 0, 0, time.UTC))
+		if err := due.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range []string{"OF-CASH", "OF-COUPON"} {
+			if s := b.bill(t, o).Status; s != vsrp.BillGenerated {
+				t.Fatalf("%s: status %d after it fell due, want 1", o, s)
+			}
+		}
+		claim := b.reward(t, b.cards[0], "OF-COUPON")
+		if claim.Status != vsrp.RewardToSettle || claim.ClaimBefore.IsZero() {
+			t.Fatalf("claimable reward: %+v", claim)
+		}
+		late := newPlatformAt(t, st, claim.ClaimBefore.Add(time.Second))
+		if err := late.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-COUPON"); r.Status != vsrp.RewardExpired {
+			t.Fatalf("past claimBefore: status %d, want 7", r.Status)
+		}
+		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardToSettle {
+			t.Fatalf("a reward that needs no claim expired: status %d", r.Status)
+		}
+	})
+}

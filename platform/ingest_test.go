@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,4 +325,52 @@ func TestConcurrentIngestKeepsLimits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Account aggregation (归户): the cards one user bound in the enrolling app earn as one unit.
+func TestAccountAggregation(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+			"reward": map[string]any{"type": "Cash", "amount": 20}}))
+		doc = []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", doc, false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 3)
+		u, err := f.p.GetVuid(ctx, f.a, "account-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cards[:2] { // the third card stays unbound: an account of its own
+			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		at := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "200", at), purchase("A2", cards[1], "150", at),
+			purchase("A3", cards[2], "200", at)})
+		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		if err != nil || page.Total != 1 {
+			t.Fatalf("rewards of the account: %+v %v", page, err)
+		}
+		r := page.Rewards[0]
+		if r.Status != vsrp.RewardMet || r.EventTotalAmount != 35000 || r.CalculatedAmount != 2000 || r.AccountVuid != u.Vuid ||
+			!slices.Equal(r.CardIDs, sortedCopy(cards[:2])) {
+			t.Fatalf("account reward: status %d total %d amount %d vuid %q cards %v", r.Status, r.EventTotalAmount,
+				r.CalculatedAmount, r.AccountVuid, r.CardIDs)
+		}
+		single, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: cards[2], Status: 0})
+		if err != nil || single.Total != 1 || single.Rewards[0].Status != vsrp.RewardNotMet || single.Rewards[0].EventTotalAmount != 20000 {
+			t.Fatalf("the unbound card's own reward: %+v %v", single, err)
+		}
+	})
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }
