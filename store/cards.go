@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
@@ -11,14 +12,22 @@ import (
 // User gets the app's user with the auid hash, creating it with vuid when there is none. Of any
 // number of concurrent first calls for one auid, all answer the same user.
 func (s *Store) User(ctx context.Context, appID string, auidHash []byte, vuid string, now time.Time) (*vsrp.User, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (app_id, auid_hash, vuid, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (app_id, auid_hash) DO NOTHING`), appID, auidHash, vuid, micros(now)); err != nil {
-		return nil, s.wrap(err)
-	}
 	u := vsrp.User{AppID: appID, AuidHash: auidHash}
 	var created int64
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT vuid, created_at FROM users WHERE app_id = ? AND auid_hash = ?`),
-		appID, auidHash).Scan(&u.Vuid, &created); err != nil {
+	read := func() error {
+		return s.db.QueryRowContext(ctx, s.q(`SELECT vuid, created_at FROM users WHERE app_id = ? AND auid_hash = ?`),
+			appID, auidHash).Scan(&u.Vuid, &created)
+	}
+	// Most calls find the user: read first, and write only for a new one.
+	err := read()
+	if err == sql.ErrNoRows {
+		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (app_id, auid_hash, vuid, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (app_id, auid_hash) DO NOTHING`), appID, auidHash, vuid, micros(now)); err != nil {
+			return nil, s.wrap(err)
+		}
+		err = read()
+	}
+	if err != nil {
 		return nil, s.wrap(err)
 	}
 	u.CreatedAt = fromMicros(created)
@@ -106,6 +115,11 @@ func (s *Store) BINs(ctx context.Context) ([]vsrp.BIN, error) {
 // Card gets the card with c.PANHash, creating it from c when there is none; concurrent first
 // look-ups of one PAN all answer the same card.
 func (s *Store) Card(ctx context.Context, c *vsrp.Card) (*vsrp.Card, error) {
+	if found, err := s.CardByPANHash(ctx, c.PANHash); err == nil {
+		return found, nil
+	} else if !errors.Is(err, vsrp.ErrNotFound) {
+		return nil, err
+	}
 	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO cards (card_id, pan_hash, pan_sealed, bin, last4, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pan_hash) DO NOTHING`),
 		c.ID, c.PANHash, c.PANSealed, c.BIN, c.Last4, micros(c.CreatedAt)); err != nil {
