@@ -92,6 +92,23 @@ func BenchmarkImportCSV(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MiB")
+	b.ReportMetric(peakRSS(b), "peak-RSS-MiB")
+}
+
+// peakRSS answers the process's peak resident set (VmHWM) in MiB: server, CLI and set-up
+// together, as they share this process.
+func peakRSS(b *testing.B) float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
 }
 
 // seedBench sets up BINs, a campaign with 3 offers (each, spend, count) and one open group, an

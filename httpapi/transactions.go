@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
@@ -47,24 +49,45 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		a.adminFail(w, r, &ve)
 		return
 	}
+	// Parsing the next batch overlaps with storing and evaluating the one before: one goroutine
+	// reads the stream, another ingests batches in order.
+	type job struct {
+		rows  []platform.TxnInput
+		first int
+	}
+	jobs := make(chan job, 1)
 	var sum platform.IngestSummary
-	sum.Errors = []platform.RowError{}
+	var ingestErr error
+	var failed atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for j := range jobs {
+			if ingestErr != nil {
+				continue
+			}
+			s, err := a.p.Ingest(r.Context(), j.rows, j.first)
+			if err != nil {
+				ingestErr = err
+				failed.Store(true)
+				continue
+			}
+			sum.Add(s)
+		}
+	}()
+	var unreadable []platform.RowError
 	batch := make([]platform.TxnInput, 0, ingestBatch)
 	first, row := 1, 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	// flush hands the batch (rows first…row) over; the next batch starts after row.
+	flush := func() {
+		if len(batch) > 0 {
+			jobs <- job{rows: batch, first: first}
+			batch = make([]platform.TxnInput, 0, ingestBatch)
 		}
-		s, err := a.p.Ingest(r.Context(), batch, first)
-		if err != nil {
-			return err
-		}
-		sum.Add(s)
-		batch, first = batch[:0], row+1
-		return nil
+		first = row + 1
 	}
 	var streamErr error
-	for {
+	for !failed.Load() {
 		in, reason, err := src.next()
 		if err == io.EOF {
 			break
@@ -73,29 +96,32 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 			streamErr = err
 			break
 		}
-		row++
 		if reason != "" {
-			if err := flush(); err != nil {
-				a.adminFail(w, r, err)
-				return
-			}
-			sum.Rejected++
-			sum.Errors = append(sum.Errors, platform.RowError{Row: row, TransactionID: in.TransactionID, Reason: reason})
+			flush() // the batch so far ends before this row
+			row++
 			first = row + 1
+			unreadable = append(unreadable, platform.RowError{Row: row, TransactionID: in.TransactionID, Reason: reason})
 			continue
 		}
+		row++
 		batch = append(batch, in)
 		if len(batch) == ingestBatch {
-			if err := flush(); err != nil {
-				a.adminFail(w, r, err)
-				return
-			}
+			flush()
 		}
 	}
-	if err := flush(); err != nil {
-		a.adminFail(w, r, err)
+	flush()
+	close(jobs)
+	<-done
+	if ingestErr != nil {
+		a.adminFail(w, r, ingestErr)
 		return
 	}
+	sum.Rejected += len(unreadable)
+	sum.Errors = append(sum.Errors, unreadable...)
+	if sum.Errors == nil {
+		sum.Errors = []platform.RowError{}
+	}
+	slices.SortFunc(sum.Errors, func(a, b platform.RowError) int { return a.Row - b.Row })
 	if streamErr != nil {
 		// Rows before the break are stored and counted; say where reading stopped.
 		var tooBig *http.MaxBytesError

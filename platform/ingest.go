@@ -96,11 +96,8 @@ func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (I
 	err := p.store.WriteTx(ctx, func(tx *store.Tx) error {
 		inner = IngestSummary{}
 		var accepted []vsrp.Transaction
-		for _, c := range valid {
-			reason, dup, err := p.storeTxn(tx, &c.txn, now)
+		record := func(c *checked, reason string, dup bool) {
 			switch {
-			case err != nil:
-				return err
 			case dup:
 				inner.Duplicates++
 			case reason != "":
@@ -110,6 +107,57 @@ func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (I
 				inner.Accepted++
 				accepted = append(accepted, c.txn.Transaction)
 			}
+		}
+		// Purchases are stored many rows to a statement; a refund or reversal is checked against
+		// what is stored before it, so the purchases before it are flushed first.
+		var pending []*checked
+		inPending := map[string]bool{}
+		flush := func() error {
+			if len(pending) == 0 {
+				return nil
+			}
+			rows := make([]*store.TxnRow, len(pending))
+			for i, c := range pending {
+				rows[i] = &c.txn
+			}
+			existing, err := tx.InsertTxns(rows, now)
+			if err != nil {
+				return err
+			}
+			for _, c := range pending {
+				if old, ok := existing[c.txn.ID]; ok {
+					reason, dup := duplicateReason(old, &c.txn)
+					record(c, reason, dup)
+				} else {
+					record(c, "", false)
+				}
+			}
+			pending, inPending = pending[:0], map[string]bool{}
+			return nil
+		}
+		for i := range valid {
+			c := &valid[i]
+			if c.txn.Type == vsrp.Purchase && !inPending[c.txn.ID] {
+				pending = append(pending, c)
+				inPending[c.txn.ID] = true
+				if len(pending) == 200 {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			reason, dup, err := p.storeTxn(tx, &c.txn, now)
+			if err != nil {
+				return err
+			}
+			record(c, reason, dup)
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		return p.evaluate(ctx, tx, accepted, now)
 	})
@@ -232,12 +280,19 @@ func digest(t *vsrp.Transaction) string {
 }
 
 // storeTxn stores one checked transaction: a duplicate, a rejection reason, or stored.
+// duplicateReason classifies a transaction whose id is already stored: the same content is a
+// duplicate; other content is rejected.
+func duplicateReason(old, t *store.TxnRow) (string, bool) {
+	if old.Digest == t.Digest {
+		return "", true
+	}
+	return "conflicting duplicate: transactionId already used with other content", false
+}
+
 func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reason string, dup bool, err error) {
 	duplicate := func(old *store.TxnRow) (string, bool, error) {
-		if old.Digest == t.Digest {
-			return "", true, nil
-		}
-		return "conflicting duplicate: transactionId already used with other content", false, nil
+		reason, dup := duplicateReason(old, t)
+		return reason, dup, nil
 	}
 	if t.Type != vsrp.Purchase {
 		if old, err := tx.Txn(t.ID); err == nil {

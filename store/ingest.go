@@ -119,6 +119,49 @@ func (t *Tx) InsertTxn(row *TxnRow, now time.Time) (existing *TxnRow, err error)
 	return t.Txn(row.ID)
 }
 
+// InsertTxns stores transactions in one statement, skipping ids already stored, and answers
+// the stored transactions of the ids it skipped. The rows' ids must be distinct.
+func (t *Tx) InsertTxns(rows []*TxnRow, now time.Time) (map[string]*TxnRow, error) {
+	const cols = 13
+	args := make([]any, 0, len(rows)*cols)
+	for _, r := range rows {
+		args = append(args, r.ID, r.CardID, r.Type, r.OriginalID, r.Amount, r.Currency, r.Time.UnixMicro(), r.MerchantID,
+			r.MerchantName, r.MCC, r.MerchantCountry, r.Digest, micros(now))
+	}
+	values := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	q := `INSERT INTO transactions (` + txnColumns + `, ingested_at) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(values+", ", len(rows)), ", ") + ` ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id`
+	res, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make(map[string]bool, len(rows))
+	for res.Next() {
+		var id string
+		if err := res.Scan(&id); err != nil {
+			res.Close()
+			return nil, err
+		}
+		inserted[id] = true
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return nil, t.s.wrap(err)
+	}
+	existing := map[string]*TxnRow{}
+	for _, r := range rows {
+		if inserted[r.ID] {
+			continue
+		}
+		old, err := t.Txn(r.ID)
+		if err != nil {
+			return nil, err
+		}
+		existing[r.ID] = old
+	}
+	return existing, nil
+}
+
 // Txn reads a stored transaction; vsrp.ErrNotFound when unknown.
 func (t *Tx) Txn(id string) (*TxnRow, error) {
 	row, err := scanTxn(t.queryRow(`SELECT `+txnColumns+` FROM transactions WHERE txn_id = ?`, id))
@@ -128,7 +171,7 @@ func (t *Tx) Txn(id string) (*TxnRow, error) {
 // Reversed answers the sum of the refunds and reversals stored against a purchase.
 func (t *Tx) Reversed(originalID string) (int64, error) {
 	var sum sql.NullInt64
-	err := t.queryRow(`SELECT SUM(amount) FROM transactions WHERE original_id = ?`, originalID).Scan(&sum)
+	err := t.queryRow(`SELECT SUM(amount) FROM transactions WHERE original_id = ? AND original_id <> ''`, originalID).Scan(&sum)
 	return sum.Int64, t.s.wrap(err)
 }
 

@@ -15,7 +15,7 @@ CREATE TABLE transactions (
     ingested_at      BIGINT NOT NULL
 );
 CREATE INDEX transactions_card ON transactions(card_id, txn_time);
-CREATE INDEX transactions_original ON transactions(original_id);
+CREATE INDEX transactions_original ON transactions(original_id) WHERE original_id <> '';
 -- Refunds and late purchases that arrived after their period's bill was generated.
 CREATE TABLE bill_adjustments (
     bill_id    TEXT NOT NULL,

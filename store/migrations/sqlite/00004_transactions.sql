@@ -1,7 +1,6 @@
 -- +goose Up
--- Clustered by card: evaluating a card reads its transactions from one place.
 CREATE TABLE transactions (
-    txn_id           TEXT NOT NULL,
+    txn_id           TEXT PRIMARY KEY,
     card_id          TEXT NOT NULL,
     type             TEXT NOT NULL,            -- purchase | refund | reversal
     original_id      TEXT NOT NULL DEFAULT '',
@@ -13,11 +12,10 @@ CREATE TABLE transactions (
     mcc              TEXT NOT NULL,
     merchant_country TEXT NOT NULL,
     digest           TEXT NOT NULL,            -- of the content: a resent id with other content is a conflict
-    ingested_at      INTEGER NOT NULL,
-    PRIMARY KEY (card_id, txn_id)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX transactions_id ON transactions(txn_id);
-CREATE INDEX transactions_original ON transactions(original_id);
+    ingested_at      INTEGER NOT NULL
+);
+CREATE INDEX transactions_card ON transactions(card_id);
+CREATE INDEX transactions_original ON transactions(original_id) WHERE original_id <> '';
 -- Refunds and late purchases that arrived after their period's bill was generated.
 CREATE TABLE bill_adjustments (
     bill_id    TEXT NOT NULL,
