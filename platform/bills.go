@@ -34,6 +34,19 @@ func (p *Platform) offerOf(ctx context.Context, campaignID, offerID string) (*en
 	return nil, vsrp.ErrNotFound
 }
 
+// billAndOffer reads a bill and its compiled offer; vsrp.ErrNotFound for an unknown bill.
+func (p *Platform) billAndOffer(ctx context.Context, billID string) (*store.BillSummary, *engine.Offer, error) {
+	b, err := p.store.BillByID(ctx, billID)
+	if err != nil {
+		if errors.Is(err, vsrp.ErrNotFound) {
+			return nil, nil, err
+		}
+		return nil, nil, storeErr(err)
+	}
+	o, err := p.offerOf(ctx, b.CampaignID, b.OfferID)
+	return b, o, err
+}
+
 // dueAt is when a bill falls due: the start of its settlement date in the campaign's zone.
 func dueAt(o *engine.Offer, b *store.BillSummary) time.Time {
 	d, _ := time.Parse(time.DateOnly, b.SettlementDate)
@@ -44,11 +57,7 @@ func dueAt(o *engine.Offer, b *store.BillSummary) time.Time {
 // claimBefore set (generation + claimDays); rewards not met stay 0, final. Before the bill
 // falls due it answers ErrNotDue unless force; out of order it answers a conflict.
 func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) (*store.BillSummary, error) {
-	b, err := p.store.BillByID(ctx, billID)
-	if err != nil {
-		return nil, err
-	}
-	o, err := p.offerOf(ctx, b.CampaignID, b.OfferID)
+	b, o, err := p.billAndOffer(ctx, billID)
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +118,7 @@ func (p *Platform) SettleBill(ctx context.Context, billID string, results []Sett
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	b, err := p.store.BillByID(ctx, billID)
-	if err != nil {
-		return nil, err
-	}
-	o, err := p.offerOf(ctx, b.CampaignID, b.OfferID)
+	_, o, err := p.billAndOffer(ctx, billID)
 	if err != nil {
 		return nil, err
 	}

@@ -131,20 +131,11 @@ func (s *Store) App(ctx context.Context, id string) (*vsrp.App, error) {
 }
 
 func (s *Store) grants(ctx context.Context, appID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT campaign_id FROM app_campaigns WHERE app_id = ? ORDER BY campaign_id`), appID)
-	if err != nil {
-		return nil, s.wrap(err)
+	ids, err := collectStrings(s.db.QueryContext(ctx, s.q(`SELECT campaign_id FROM app_campaigns WHERE app_id = ? ORDER BY campaign_id`), appID))
+	if ids == nil && err == nil {
+		ids = []string{}
 	}
-	defer rows.Close()
-	ids := []string{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		ids = append(ids, c)
-	}
-	return ids, rows.Err()
+	return ids, s.wrap(err)
 }
 
 // Apps lists every app, oldest first.

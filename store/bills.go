@@ -177,20 +177,8 @@ func (t *Tx) RewardStateOf(id string) (*RewardState, error) {
 
 // BillRewardsIn lists the ids of the bill's rewards in a status.
 func (t *Tx) BillRewardsIn(billID string, status int) ([]string, error) {
-	rows, err := t.query(`SELECT reward_id FROM rewards WHERE bill_id = ? AND status = ? AND voided = 0 ORDER BY reward_id`, billID, status)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collectStrings(t.query(`SELECT reward_id FROM rewards WHERE bill_id = ? AND status = ? AND voided = 0 ORDER BY reward_id`,
+		billID, status))
 }
 
 // Reward lifecycle steps for MoveReward: each records its time and message in its own columns.

@@ -135,20 +135,24 @@ func (s *Store) applyOffers(ctx context.Context, tx *sql.Tx, c *vsrp.Campaign) e
 }
 
 func idsOf(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+	return collectStrings(q.QueryContext(ctx, query, args...))
+}
+
+// collectStrings answers the single string column of rows, and closes them.
+func collectStrings(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []string
+	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 // IDOwners answers, for each of the enrollment group and offer ids that already exist, the

@@ -278,20 +278,7 @@ func (t *Tx) Binding(appID, cardID string) (string, error) {
 
 // UserCards lists the cards bound to the app's user.
 func (t *Tx) UserCards(appID, vuid string) ([]string, error) {
-	rows, err := t.query(`SELECT card_id FROM bindings WHERE app_id = ? AND vuid = ? ORDER BY card_id`, appID, vuid)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return collectStrings(t.query(`SELECT card_id FROM bindings WHERE app_id = ? AND vuid = ? ORDER BY card_id`, appID, vuid))
 }
 
 // LockOffer makes concurrent writers that evaluate one offer take turns (PostgreSQL; SQLite

@@ -119,12 +119,18 @@ func (s *Store) ListRewards(ctx context.Context, q vsrp.RewardQuery) ([]*vsrp.Re
 		from.WriteString(` AND b.end_date <= ?`)
 		args = append(args, q.BillEndDate)
 	}
+	return s.rewardPage(ctx, from.String(), args, q.PageSize, q.Page*q.PageSize)
+}
+
+// rewardPage answers the rewards that fromWhere (a FROM … WHERE clause over rewards r and
+// bills b) selects, newest first, one page of them with their cards and items, and the count.
+func (s *Store) rewardPage(ctx context.Context, fromWhere string, args []any, limit, offset int) ([]*vsrp.Reward, int, error) {
 	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*)`+from.String()), args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*)`+fromWhere), args...).Scan(&total); err != nil {
 		return nil, 0, s.wrap(err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(rewardSelect+from.String()+` ORDER BY r.created_at DESC, r.reward_id LIMIT ? OFFSET ?`),
-		append(args, q.PageSize, q.Page*q.PageSize)...)
+	rows, err := s.db.QueryContext(ctx, s.q(rewardSelect+fromWhere+` ORDER BY r.created_at DESC, r.reward_id LIMIT ? OFFSET ?`),
+		append(args, limit, offset)...)
 	if err != nil {
 		return nil, 0, s.wrap(err)
 	}
@@ -250,27 +256,5 @@ func (s *Store) AdminRewards(ctx context.Context, q AdminRewardQuery) ([]*vsrp.R
 		where += ` AND r.status = ?`
 		args = append(args, *q.Status)
 	}
-	var total int
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*)`+where), args...).Scan(&total); err != nil {
-		return nil, 0, s.wrap(err)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(rewardSelect+where+` ORDER BY r.created_at DESC, r.reward_id LIMIT ? OFFSET ?`),
-		append(args, q.Limit, q.Offset)...)
-	if err != nil {
-		return nil, 0, s.wrap(err)
-	}
-	var out []*vsrp.Reward
-	for rows.Next() {
-		w, err := scanReward(rows)
-		if err != nil {
-			rows.Close()
-			return nil, 0, err
-		}
-		out = append(out, w)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, err
-	}
-	return out, total, s.fillRewards(ctx, out)
+	return s.rewardPage(ctx, where, args, q.Limit, q.Offset)
 }
