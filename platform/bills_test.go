@@ -342,3 +342,65 @@ func TestRunDueWork(t *testing.T) {
 		}
 	})
 }
+
+func TestListRewardsFilters(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		card := b.cards[0]
+		jan := purchase("JAN", card, "50", testNow.Add(time.Minute))
+		feb := purchase("FEB", card, "50", time.Date(2027, 2, 3, 12, 0, 0, 0, time.UTC))
+		later := newPlatformAt(t, st, time.Date(2027, 2, 4, 0, 0, 0, 0, time.UTC))
+		ingest(t, later, []platform.TxnInput{jan, feb})
+		list := func(p platform.ListRewardsParams) *platform.RewardPage {
+			t.Helper()
+			page, err := later.ListRewards(ctx, b.a, p)
+			if err != nil {
+				t.Fatalf("%+v: %v", p, err)
+			}
+			return page
+		}
+		all := list(platform.ListRewardsParams{CardID: card})
+		if all.Total != 2 || all.Rewards[0].Bill.StartDate != "2027-02-01" {
+			t.Fatalf("all: total %d, first %+v; want 2, newest (February) first", all.Total, all.Rewards[0].Bill)
+		}
+		if p := list(platform.ListRewardsParams{CardID: card, BillStartDate: "2027-02-01"}); p.Total != 1 || p.Rewards[0].Bill.StartDate != "2027-02-01" {
+			t.Fatalf("billStartDate: %+v", p)
+		}
+		if p := list(platform.ListRewardsParams{CardID: card, BillEndDate: "2027-01-31"}); p.Total != 1 || p.Rewards[0].Bill.EndDate != "2027-01-31" {
+			t.Fatalf("billEndDate: %+v", p)
+		}
+		if p := list(platform.ListRewardsParams{Vuid: b.vuid, PageSize: 1, Page: 1}); p.Total != 2 || len(p.Rewards) != 1 || p.Rewards[0].ID != all.Rewards[1].ID {
+			t.Fatalf("page 1 of size 1: %+v", p)
+		}
+		if p := list(platform.ListRewardsParams{CardID: card, Status: 2}); p.Total != 0 {
+			t.Fatalf("status ≥ 2 before generation: %d", p.Total)
+		}
+		if _, err := later.GenerateBill(ctx, all.Rewards[1].Bill.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if p := list(platform.ListRewardsParams{CardID: card, Status: 2}); p.Total != 1 {
+			t.Fatalf("status ≥ 2 after generating January: %d", p.Total)
+		}
+		for _, c := range []struct {
+			p    platform.ListRewardsParams
+			want vsrp.Code
+		}{
+			{platform.ListRewardsParams{CardID: card, Status: 3}, vsrp.CodeInvalidParam},
+			{platform.ListRewardsParams{CardID: card, PageSize: 101}, vsrp.CodeInvalidParam},
+			{platform.ListRewardsParams{CardID: card, Page: -1}, vsrp.CodeInvalidParam},
+			{platform.ListRewardsParams{CardID: card, BillStartDate: "2027/01/01"}, vsrp.CodeInvalidParam},
+			{platform.ListRewardsParams{}, vsrp.CodeMissingParam},
+			{platform.ListRewardsParams{CardID: card, CampaignID: "CMP-OTHER"}, vsrp.CodeCampaignNone},
+			{platform.ListRewardsParams{Vuid: "vu_nope"}, vsrp.CodeVuidNotFound},
+		} {
+			if _, err := later.ListRewards(ctx, b.a, c.p); code(err) != c.want {
+				t.Errorf("%+v: %v, want %d", c.p, err, c.want)
+			}
+		}
+		// App B is granted nothing: the card's rewards are not its to see.
+		if _, err := later.ShowReward(ctx, b.b, all.Rewards[0].ID); code(err) != vsrp.CodeRewardNotFound {
+			t.Fatalf("B showReward: %v, want 3012", err)
+		}
+	})
+}
