@@ -35,7 +35,8 @@ type child struct {
 	url string
 }
 
-func startChild(t *testing.T, db, masterKey string) *child {
+// startChild starts `vsrp serve` on db in a child process, logging to a file in logDir.
+func startChild(t *testing.T, db, masterKey, logDir string) *child {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,7 +47,7 @@ func startChild(t *testing.T, db, masterKey string) *child {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "VSRP_E2E_SERVE=1", "VSRP_ADMIN_TOKEN=crash-admin", "VSRP_MASTER_KEY="+masterKey,
 		"VSRP_NOTIFY_LEASE=11s", "VSRP_E2E_ARGS=serve --addr "+addr+" --db "+db+" --webhook-allow-private")
-	logf, err := os.Create(filepath.Join(filepath.Dir(db), fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
+	logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestKilledServerDeliversAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "crash.db")
 	key := "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="
-	srv := startChild(t, db, key)
+	srv := startChild(t, db, key, dir)
 
 	now := time.Now()
 	srv.admin(t, "PUT", "/admin/v1/bins", []map[string]any{{"bin": "41111111", "bid": "B1", "issuerName": "Bank",
@@ -185,7 +186,7 @@ func TestKilledServerDeliversAfterRestart(t *testing.T) {
 	}
 	_ = srv.cmd.Wait()
 
-	again := startChild(t, db, key)
+	again := startChild(t, db, key, dir)
 	select {
 	case d := <-delivered:
 		if d.id != got.id || d.body != got.body {
