@@ -75,17 +75,17 @@ func Open(dsn string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	// 64 MiB of page cache per connection (the default is 2 MiB): evaluation reads back the
-	// cards a batch touches, and a miss is a system call. Bounded, so memory stays flat as the
-	// database grows.
-	q.Add("_pragma", "cache_size(-65536)")
+	// 32 MiB of page cache per connection (the default is 2 MiB): evaluation reads back the
+	// cards a batch touches, and a miss is a system call. With at most 4 connections the caches
+	// are bounded at 128 MiB, so memory stays flat as the database grows.
+	q.Add("_pragma", "cache_size(-32768)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
 	return &Store{db: db, engine: SQLite}, nil
 }
 
