@@ -22,7 +22,7 @@ func (p *Platform) Bills(ctx context.Context, campaignID string) ([]*store.BillS
 
 // offerOf answers the compiled offer of a bill.
 func (p *Platform) offerOf(ctx context.Context, campaignID, offerID string) (*engine.Offer, error) {
-	c, err := p.compiledCampaign(ctx, campaignID)
+	c, err := p.compiledCampaign(campaignID, func(id string) (*store.CampaignDoc, error) { return p.store.Campaign(ctx, id, 0) })
 	if err != nil {
 		return nil, storeErr(err)
 	}

@@ -81,6 +81,12 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 		return nil, storeErr(err)
 	}
 	res.Version, res.Changed = v, changed
+	if changed && before != nil {
+		// Rewards on open bills follow the offers as they are now.
+		if err := p.Reevaluate(ctx, c.CampaignID); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 

@@ -340,8 +340,11 @@ type campaignCache struct {
 	m  map[string]*compiled
 }
 
-func (p *Platform) compiledCampaign(ctx context.Context, id string) (*compiled, error) {
-	doc, err := p.store.Campaign(ctx, id, 0)
+// compiledCampaign answers the campaign's current document compiled, read through load (the
+// store, or a transaction: code inside a write transaction must not wait for another
+// connection), and compiled once per version.
+func (p *Platform) compiledCampaign(id string, load func(id string) (*store.CampaignDoc, error)) (*compiled, error) {
+	doc, err := load(id)
 	if err != nil {
 		return nil, err
 	}
@@ -378,18 +381,26 @@ type unitWork struct {
 // evaluate brings the rewards of every unit the accepted transactions touch up to date, then
 // settles the budget of each offer with one.
 func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.Transaction, now time.Time) error {
-	work := map[string]*unitWork{} // campaign|unit → work
 	batchByCard := map[string][]vsrp.Transaction{}
-	cards := map[string]bool{}
 	for _, t := range accepted {
 		batchByCard[t.CardID] = append(batchByCard[t.CardID], t)
-		cards[t.CardID] = true
 	}
-	cardIDs := make([]string, 0, len(cards))
-	for c := range cards {
+	cardIDs := make([]string, 0, len(batchByCard))
+	for c := range batchByCard {
 		cardIDs = append(cardIDs, c)
 	}
 	sort.Strings(cardIDs)
+	return p.evaluateCards(ctx, tx, cardIDs, batchByCard, "", now)
+}
+
+// evaluateCards brings up to date the rewards of the units of the cards, in every campaign
+// they are enrolled in (or only in campaign only). batch holds the new transactions by card;
+// a nil batch recomputes every reward of the units (their campaign changed), and voids the
+// rewards of open bills that the rules no longer give.
+func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []string, batch map[string][]vsrp.Transaction,
+	only string, now time.Time) error {
+	work := map[string]*unitWork{} // campaign|unit → work
+	batchByCard := batch
 	campaigns := map[string]*compiled{} // for this batch; nil: no such campaign
 	enrollments, err := tx.CardCampaigns(cardIDs)
 	if err != nil {
@@ -397,9 +408,12 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 	}
 	for _, card := range cardIDs {
 		for _, e := range enrollments[card] {
+			if only != "" && e.CampaignID != only {
+				continue
+			}
 			c, seen := campaigns[e.CampaignID]
 			if !seen {
-				c, err = p.compiledCampaign(ctx, e.CampaignID)
+				c, err = p.compiledCampaign(e.CampaignID, tx.Campaign)
 				if err != nil && !errors.Is(err, vsrp.ErrNotFound) {
 					return err
 				}
@@ -528,8 +542,17 @@ func shortHash(s string) string {
 // bill was generated are frozen: this batch's transactions for them become adjustments.
 func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit, txns []vsrp.Transaction,
 	batch map[string][]vsrp.Transaction, bills map[string]int, existing map[string]*store.StoredReward, now time.Time) error {
-	touched := o.Touched(unit, txns, batchTxns(unit, batch))
-	for _, r := range engine.Evaluate(o, unit, txns) {
+	touched := func(*engine.Result) bool { return true }
+	if batch != nil {
+		touched = o.Touched(unit, txns, batchTxns(unit, batch))
+	}
+	results := engine.Evaluate(o, unit, txns)
+	if batch == nil {
+		if err := voidStale(tx, o, unit, results, existing, now); err != nil {
+			return err
+		}
+	}
+	for _, r := range results {
 		if !touched(&r) {
 			continue // nothing this batch brought can change it
 		}
@@ -590,6 +613,49 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit
 		}
 	}
 	return nil
+}
+
+// voidStale voids the unit's rewards of the offer on open bills that the rules no longer give
+// (after a change of the offer's match or goal).
+func voidStale(tx *store.Tx, o *engine.Offer, unit *engine.Unit, results []engine.Result, existing map[string]*store.StoredReward, now time.Time) error {
+	keep := make(map[string]bool, len(results))
+	for _, r := range results {
+		keep["rw_"+shortHash(r.Key)] = true
+	}
+	for id, old := range existing {
+		if old.UnitKey != unit.Key || old.OfferID != o.OfferID || !old.BillOpen || keep[id] || old.Outcome.Voided {
+			continue
+		}
+		gone := old.Computed
+		gone.Met, gone.Voided, gone.Wanted, gone.EarnKey = false, true, 0, ""
+		gone.Message = "no longer counts under the offer's current rules"
+		if err := tx.UpdateReward(&gone, store.Outcome{Status: vsrp.RewardNotMet, Voided: true, Message: gone.Message}, true, nil, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reevaluate recomputes every reward of the campaign's enrolled cards on open bills, after the
+// campaign document changed. It works through the cards in chunks, each in one transaction.
+func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
+	after := ""
+	for {
+		cards, err := p.store.EnrolledCards(ctx, campaignID, after, 1000)
+		if err != nil {
+			return storeErr(err)
+		}
+		if len(cards) == 0 {
+			return nil
+		}
+		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+			return p.evaluateCards(ctx, tx, cards, nil, campaignID, p.now())
+		})
+		if err != nil {
+			return storeErr(err)
+		}
+		after = cards[len(cards)-1]
+	}
 }
 
 // batchTxns lists this batch's transactions of the unit's cards.

@@ -374,3 +374,33 @@ func sortedCopy(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// Changing an offer before its bill is generated recomputes the rewards already given.
+func TestOfferChangeReevaluates(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		v1 := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812", "5814"}}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(v1), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		a, b := purchase("A", card, "100", testNow.Add(time.Minute)), purchase("B", card, "100", testNow.Add(2*time.Minute))
+		b.MCC = "5814"
+		ingest(t, p, []platform.TxnInput{a, b})
+		v2 := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812"}},
+			"reward": map[string]any{"type": "Cash", "percent": 20}})
+		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(v2), false); err != nil {
+			t.Fatal(err)
+		}
+		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: card, Status: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 1 || page.Rewards[0].CalculatedAmount != 2000 {
+			t.Fatalf("after the change: %d rewards, first %+v; want one of 20.00 (20%% of 100.00; the 5814 purchase no longer counts)",
+				page.Total, page.Rewards[0])
+		}
+	})
+}

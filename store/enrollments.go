@@ -124,3 +124,11 @@ func (s *Store) UserEnrollments(ctx context.Context, appID, vuid, groupID string
 	}
 	return out, rows.Err()
 }
+
+// EnrolledCards lists, in card id order, up to limit cards enrolled in the campaign whose id
+// sorts after after.
+func (s *Store) EnrolledCards(ctx context.Context, campaignID, after string, limit int) ([]string, error) {
+	ids, err := collectStrings(s.db.QueryContext(ctx, s.q(`SELECT DISTINCT card_id FROM enrollments WHERE campaign_id = ? AND card_id > ?
+		ORDER BY card_id LIMIT ?`), campaignID, after, limit))
+	return ids, s.wrap(err)
+}

@@ -328,6 +328,8 @@ type Outcome struct {
 type StoredReward struct {
 	Computed
 	Outcome
+	OfferID  string
+	BillOpen bool // its bill is not generated yet
 }
 
 // UnitRewards reads the stored rewards of the units' open bills for the offers, by reward id.
@@ -341,21 +343,24 @@ func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
 			args[i] = k
 		}
 		unitKeys = unitKeys[n:]
-		rows, err := t.query(`SELECT reward_id, unit_key, earn_key, engine_met, engine_voided, wanted_amount, event_count,
-			event_total_amount, engine_message, status, voided, calculated_amount, calculate_message
-			FROM rewards WHERE unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.earn_key, r.engine_met, r.engine_voided, r.wanted_amount,
+			r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount, r.calculate_message,
+			r.offer_id, b.status FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
+			WHERE r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var r StoredReward
 			var met, engVoided, voided int64
+			var billStatus int
 			if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount, &r.EventTotal,
-				&r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message); err != nil {
+				&r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message, &r.OfferID, &billStatus); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			r.Met, r.Computed.Voided, r.Outcome.Voided = met == 1, engVoided == 1, voided == 1
+			r.BillOpen = billStatus == vsrp.BillOpen
 			out[r.RewardID] = &r
 		}
 		rows.Close()
@@ -458,4 +463,16 @@ func (t *Tx) AddAdjustment(billID, txnID, rewardID, typ string, amount int64, no
 	_, err := t.exec(`INSERT INTO bill_adjustments (bill_id, txn_id, reward_id, type, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, rewardID, typ, amount, micros(now))
 	return err
+}
+
+// Campaign reads the campaign's current document inside the transaction.
+func (t *Tx) Campaign(id string) (*CampaignDoc, error) {
+	d := CampaignDoc{CampaignID: id}
+	var doc string
+	var at int64
+	if err := t.queryRow(`SELECT version, doc, updated_at FROM campaigns WHERE campaign_id = ?`, id).Scan(&d.Version, &doc, &at); err != nil {
+		return nil, t.s.wrap(err)
+	}
+	d.Doc, d.AppliedAt = []byte(doc), fromMicros(at)
+	return &d, nil
 }
