@@ -57,6 +57,9 @@ func (s *IngestSummary) Add(o IngestSummary) {
 	s.Errors = append(s.Errors, o.Errors...)
 }
 
+// statsEvery is how many accepted transactions go between refreshes of the planner's statistics.
+const statsEvery = 50_000
+
 // MaxFutureSkew is how far in the future a transaction time may be.
 const MaxFutureSkew = 5 * time.Minute
 
@@ -163,6 +166,11 @@ func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (I
 	})
 	if err != nil {
 		return IngestSummary{}, storeErr(err)
+	}
+	if after := p.ingested.Add(int64(inner.Accepted)); after/statsEvery != (after-int64(inner.Accepted))/statsEvery {
+		if err := p.store.RefreshStats(ctx); err != nil {
+			p.log.WarnContext(ctx, "refresh planner statistics", "err", err)
+		}
 	}
 	sum.Add(inner)
 	slices.SortFunc(sum.Errors, func(a, b RowError) int { return a.Row - b.Row })

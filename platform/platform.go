@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
@@ -63,7 +64,8 @@ type Platform struct {
 	keys       sync.Map // key id → *rsa.PrivateKey, unsealed once
 	campaigns  campaignCache
 	knownCards cardSet
-	wake       func() // nudges the notifier after a commit; nil until SetNotifier
+	wake       func()       // nudges the notifier after a commit; nil until SetNotifier
+	ingested   atomic.Int64 // transactions accepted by this process, for RefreshStats
 }
 
 // New returns a platform over the store. now is the clock (time.Now in production).

@@ -476,3 +476,14 @@ func (t *Tx) Campaign(id string) (*CampaignDoc, error) {
 	d.Doc, d.AppliedAt = []byte(doc), fromMicros(at)
 	return &d, nil
 }
+
+// RefreshStats brings the planner's statistics of the tables ingestion grows up to date on
+// PostgreSQL (autovacuum lags behind a bulk import, and plans made for small tables turn into
+// sequential scans); SQLite needs none.
+func (s *Store) RefreshStats(ctx context.Context) error {
+	if s.engine != Postgres {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, `ANALYZE transactions, rewards, reward_cards, bills, enrollments`)
+	return s.wrap(err)
+}
