@@ -300,7 +300,10 @@ func (p *Platform) ClaimReward(ctx context.Context, a *vsrp.App, rewardID string
 			return notClaimable("no coupon code is left in the pool; try again later")
 		}
 		rs.Status = vsrp.RewardSettling
-		return p.settleReward(tx, o, rs, vsrp.RewardSettled, "coupon codes issued", "", now)
+		if err := p.settleReward(tx, o, rs, vsrp.RewardSettled, "coupon codes issued", "", now); err != nil {
+			return err
+		}
+		return tx.SettleBillStatus(rs.BillID, now)
 	})
 	if err != nil {
 		var ce *vsrp.Error

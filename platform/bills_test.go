@@ -266,6 +266,22 @@ func TestClaimConcurrency(t *testing.T) {
 		if issued != 5 || len(seen) != 5 {
 			t.Fatalf("%d rewards issued with %d codes, want 5 and 5", issued, len(seen))
 		}
+		if s := b.bill(t, "OF-COUPON").Status; s != vsrp.BillApproved {
+			t.Fatalf("bill status %d while one reward waits for a code, want 2", s)
+		}
+		if _, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", []vsrp.RewardItem{{Type: "QR", Code: "Q-LAST"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b.cards {
+			if r := b.reward(t, c, "OF-COUPON"); r.Status == vsrp.RewardToSettle {
+				if _, err := b.p.ClaimReward(ctx, b.a, r.ID); err != nil {
+					t.Fatalf("claim once a code was added: %v", err)
+				}
+			}
+		}
+		if s := b.bill(t, "OF-COUPON").Status; s != vsrp.BillSettled {
+			t.Fatalf("bill status %d once every coupon is issued, want 3", s)
+		}
 	})
 }
 
