@@ -93,6 +93,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MiB")
 	b.ReportMetric(peakRSS(b), "peak-RSS-MiB")
+
 }
 
 // peakRSS answers the process's peak resident set (VmHWM) in MiB: server, CLI and set-up
@@ -160,8 +161,10 @@ func seedBench(b *testing.B, p *platform.Platform, n int) []string {
 }
 
 // writeBenchCSV writes n purchases spread over the cards and three months, with a refund for
-// about one purchase in fifty.
+// about one purchase in fifty. The rows are in random time order, or in time order (as a daily
+// feed is) with VSRP_BENCH_ORDER=time.
 func writeBenchCSV(b *testing.B, path string, cards []string, n int) {
+	inOrder := os.Getenv("VSRP_BENCH_ORDER") == "time"
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -174,6 +177,9 @@ func writeBenchCSV(b *testing.B, path string, cards []string, n int) {
 	for i := 0; i < n; i++ {
 		card := cards[rng.IntN(len(cards))]
 		at := base.Add(time.Duration(rng.Int64N(int64(90 * 24 * time.Hour))))
+		if inOrder {
+			at = base.Add(time.Duration(i) * (90 * 24 * time.Hour / time.Duration(n)))
+		}
 		amount := 10 + rng.IntN(40000)
 		fmt.Fprintf(w, "T%09d,purchase,,%s,%d.%02d,CNY,%s,M%d,Merchant,%s,CN\n", i, card, amount/100, amount%100,
 			at.Format(time.RFC3339), rng.IntN(1000), mccs[rng.IntN(3)])

@@ -73,3 +73,13 @@ func (o *Offer) PeriodEnd(p Period) time.Time {
 	n := e.addDays(1)
 	return time.Date(n.Y, n.M, n.D, 0, 0, 0, 0, o.Loc)
 }
+
+// PeriodStartAt answers the instant the billing period holding t begins, in the campaign's zone.
+func (o *Offer) PeriodStartAt(t time.Time) time.Time {
+	s, _ := parseCivil(o.PeriodOf(t).Start)
+	return time.Date(s.Y, s.M, s.D, 0, 0, 0, 0, o.Loc)
+}
+
+// NeedsWholeHistory reports whether the offer's rewards depend on transactions outside the
+// periods new ones fall in: a limit across periods, or a budget across every unit.
+func (o *Offer) NeedsWholeHistory() bool { return o.PerTotal > 0 || o.Budget > 0 }

@@ -458,18 +458,7 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			return err
 		}
 	}
-	unitCards := map[string]bool{}
-	for _, w := range work {
-		for c := range w.unit.Cards {
-			unitCards[c] = true
-		}
-	}
-	all := make([]string, 0, len(unitCards))
-	for c := range unitCards {
-		all = append(all, c)
-	}
-	sort.Strings(all)
-	stored, err := tx.TxnsOfCards(all)
+	stored, err := tx.TxnsOfCardsSince(historyNeeded(work, batch))
 	if err != nil {
 		return err
 	}
@@ -621,6 +610,43 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit
 		}
 	}
 	return nil
+}
+
+// historyNeeded answers, per card of the units, from when its stored transactions are needed
+// to evaluate its units again: the start of the earliest billing period the new transactions
+// fall in, or the zero time (the whole history) when an offer depends on more than the
+// touched periods, when a refund or reversal arrived (it changes its original's period), or
+// when everything is recomputed (batch nil).
+func historyNeeded(work map[string]*unitWork, batch map[string][]vsrp.Transaction) map[string]time.Time {
+	need := map[string]time.Time{}
+	for _, w := range work {
+		var since time.Time
+		whole := batch == nil
+		for _, o := range w.c.offers {
+			if o.NeedsWholeHistory() {
+				whole = true
+			}
+			for c := range w.unit.Cards {
+				for _, t := range batch[c] {
+					if t.Type != vsrp.Purchase {
+						whole = true
+					}
+					if start := o.PeriodStartAt(t.Time); since.IsZero() || start.Before(since) {
+						since = start
+					}
+				}
+			}
+		}
+		if whole {
+			since = time.Time{}
+		}
+		for c := range w.unit.Cards {
+			if prev, seen := need[c]; !seen || (!prev.IsZero() && (since.IsZero() || since.Before(prev))) {
+				need[c] = since
+			}
+		}
+	}
+	return need
 }
 
 // voidStale voids the unit's rewards of the offer on open bills that the rules no longer give

@@ -161,14 +161,30 @@ func TestMoneyIsExact(t *testing.T) {
 // The property the engine promises: one set of transactions gives one reward state, whatever
 // the arrival order, batch split or replays.
 func TestIngestOrderIndependence(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, st *store.Store) {
+	// With a budget and limits, every evaluation reads a card's whole history.
+	each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
+		"limits": map[string]any{"perCardPerPeriod": 2, "budget": 60}})
+	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+		"reward": map[string]any{"type": "Cash", "amount": 25}, "limits": map[string]any{"budget": 75}})
+	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, each, spend) })
+}
+
+// Without limits across periods, evaluations read only the periods new transactions fall in.
+func TestIngestOrderIndependenceWithinPeriods(t *testing.T) {
+	each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
+		"limits": map[string]any{"perCardPerPeriod": 2}})
+	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+		"reward": map[string]any{"type": "Cash", "amount": 25}})
+	count := offer("OF-C", "count", map[string]any{"billing": map[string]any{"period": "week"}, "goal": map[string]any{"type": "count", "threshold": 3},
+		"reward": map[string]any{"type": "Point", "amount": 10}})
+	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, each, spend, count) })
+}
+
+func checkOrderIndependence(t *testing.T, st *store.Store, offers ...map[string]any) {
+	{
 		f := setup(t, st)
 		ctx := context.Background()
-		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
-			"limits": map[string]any{"perCardPerPeriod": 2, "budget": 60}})
-		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
-			"reward": map[string]any{"type": "Cash", "amount": 25}, "limits": map[string]any{"budget": 75}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offers...), false); err != nil {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 4)
@@ -198,7 +214,7 @@ func TestIngestOrderIndependence(t *testing.T) {
 				st2 := storetest.Open(t, st.Engine())
 				f = setup(t, st2)
 				f.p = newPlatformAt(t, st2, later)
-				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
+				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offers...), false); err != nil {
 					t.Fatal(err)
 				}
 				if got := enrolledCards(t, &fixture{p: newPlatform(t, st2), a: f.a}, 4); !reflect.DeepEqual(got, cards) {
@@ -239,7 +255,7 @@ func TestIngestOrderIndependence(t *testing.T) {
 				t.Fatalf("round %d: reward state differs\ngot  %v\nwant %v", round, got, want)
 			}
 		}
-	})
+	}
 }
 
 // canonical lists reward states without their (store-specific) ids.

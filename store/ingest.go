@@ -193,23 +193,65 @@ func (t *Tx) TxnsOfCards(cardIDs []string) (map[string][]vsrp.Transaction, error
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var r vsrp.Transaction
-			var at int64
-			if err := rows.Scan(&r.ID, &r.CardID, &r.Type, &r.OriginalID, &r.Amount, &r.Currency, &at, &r.MerchantID, &r.MCC,
-				&r.MerchantCountry); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			r.Time = fromMicros(at)
-			out[r.CardID] = append(out[r.CardID], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := scanTxnsInto(rows, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// TxnsOfCardsSince reads, by card, the stored transactions of each card at or after its time
+// (the whole history for a zero time).
+func (t *Tx) TxnsOfCardsSince(since map[string]time.Time) (map[string][]vsrp.Transaction, error) {
+	var full, windowed []string
+	for c, at := range since {
+		if at.IsZero() {
+			full = append(full, c)
+		} else {
+			windowed = append(windowed, c)
+		}
+	}
+	slices.Sort(full)
+	slices.Sort(windowed)
+	out, err := t.TxnsOfCards(full)
+	if err != nil {
+		return nil, err
+	}
+	const chunk = 128
+	for len(windowed) > 0 {
+		n := min(chunk, len(windowed))
+		part := windowed[:n]
+		windowed = windowed[n:]
+		args := make([]any, 0, 2*n)
+		for _, c := range part {
+			args = append(args, c, since[c].UnixMicro())
+		}
+		rows, err := t.query(`SELECT txn_id, card_id, type, original_id, amount, currency, txn_time, merchant_id, mcc,
+			merchant_country FROM transactions WHERE (card_id = ? AND txn_time >= ?)`+
+			strings.Repeat(" OR (card_id = ? AND txn_time >= ?)", n-1), args...)
+		if err != nil {
+			return nil, err
+		}
+		if err := scanTxnsInto(rows, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func scanTxnsInto(rows *sql.Rows, out map[string][]vsrp.Transaction) error {
+	defer rows.Close()
+	for rows.Next() {
+		var r vsrp.Transaction
+		var at int64
+		if err := rows.Scan(&r.ID, &r.CardID, &r.Type, &r.OriginalID, &r.Amount, &r.Currency, &at, &r.MerchantID, &r.MCC,
+			&r.MerchantCountry); err != nil {
+			return err
+		}
+		r.Time = fromMicros(at)
+		out[r.CardID] = append(out[r.CardID], r)
+	}
+	return rows.Err()
 }
 
 // CardCampaign is a card's enrollment in one campaign: the earliest enrollment in any of its

@@ -14,7 +14,7 @@ CREATE TABLE transactions (
     digest           TEXT NOT NULL,            -- of the content: a resent id with other content is a conflict
     ingested_at      INTEGER NOT NULL
 );
-CREATE INDEX transactions_card ON transactions(card_id);
+CREATE INDEX transactions_card ON transactions(card_id, txn_time);
 CREATE INDEX transactions_original ON transactions(original_id) WHERE original_id <> '';
 -- Refunds and late purchases that arrived after their period's bill was generated.
 CREATE TABLE bill_adjustments (
