@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp/server"
+)
+
+// run runs the command line against srv and answers its exit status and output.
+func run(t *testing.T, srv *server.Server, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code := Main(append(args, "--server", srv.URL(), "--admin-token", "cli-admin"), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func startServer(t *testing.T) *server.Server {
+	t.Helper()
+	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "cli.db"),
+		AdminToken: "cli-admin", Log: io.Discard, Out: io.Discard, MasterKey: "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return srv
+}
+
+func TestCampaignApplyDryRunThenApply(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	doc := `campaignId: CMP-CLI
+name: CLI campaign
+timezone: Asia/Shanghai
+startDate: 2027-01-01
+endDate: 2027-03-31
+currency: CNY
+aggregation: card
+enrollmentGroups:
+  - enrollmentGroupId: EG-CLI
+    name: g
+    enrollStart: 2026-12-15T00:00:00+08:00
+    enrollEnd: 2027-03-31T23:59:59+08:00
+    capacity: 10
+    eligibility: {}
+offers:
+  - offerId: OF-CLI
+    name: o
+    billing: {period: month, settlementDelayDays: 10}
+    match: {mcc: ["5812"]}
+    goal: {type: each}
+    reward: {type: Cash, percent: 10, cap: 50.00}
+`
+	file := filepath.Join(dir, "campaign.yaml")
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, srv, "campaign", "apply", "-f", file, "--dry-run")
+	if code != 0 || !strings.Contains(out, "dry run: campaign CMP-CLI would become version 1") {
+		t.Fatalf("dry run: %d %q %q", code, out, errOut)
+	}
+	if _, err := srv.Platform().Campaign(context.Background(), "CMP-CLI", 0); err == nil {
+		t.Fatal("a dry run stored the campaign")
+	}
+	if code, out, _ := run(t, srv, "campaign", "apply", "-f", file); code != 0 || !strings.Contains(out, "applied as version 1") {
+		t.Fatalf("apply: %d %q", code, out)
+	}
+	if code, out, _ := run(t, srv, "campaign", "apply", "-f", file); code != 0 || !strings.Contains(out, "unchanged (version 1)") {
+		t.Fatalf("apply again: %d %q", code, out)
+	}
+	changed := strings.Replace(doc, "percent: 10", "percent: 12", 1)
+	if err := os.WriteFile(file, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run(t, srv, "campaign", "apply", "-f", file, "--dry-run"); code != 0 || !strings.Contains(out, "offers[0].reward.percent: 10 → 12") {
+		t.Fatalf("dry run of a change: %d %q", code, out)
+	}
+	bad := strings.Replace(doc, `mcc: ["5812"]`, `mcc: ["581"]`, 1)
+	bad = strings.Replace(bad, "Asia/Shanghai", "Mars/Base", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, srv, "campaign", "apply", "-f", file)
+	if code == 0 || !strings.Contains(errOut, "offers[0].match.mcc[0]") || !strings.Contains(errOut, "timezone") {
+		t.Fatalf("invalid document: %d %q; want every problem with its field path", code, errOut)
+	}
+}
+
+func TestTxnImportSummary(t *testing.T) {
+	srv := startServer(t)
+	file := filepath.Join(t.TempDir(), "t.csv")
+	now := time.Now().UTC().Format(time.RFC3339)
+	csv := "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n" +
+		"T1,purchase,card_nope,10.00,CNY," + now + ",M,Shop,5812,CN\n" +
+		"T2,purchase,card_nope,abc,CNY," + now + ",M,Shop,5812,CN\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, srv, "txn", "import", file)
+	if code != 0 || !strings.Contains(out, "2 rows") || !strings.Contains(out, "0 accepted, 0 duplicates, 2 rejected") ||
+		!strings.Contains(out, "row 1 (T1): unknown card") || !strings.Contains(out, "row 2 (T2): bad") {
+		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestBillListEmptyAndUnknownBill(t *testing.T) {
+	srv := startServer(t)
+	if code, out, _ := run(t, srv, "bill", "list"); code != 0 || out != "" {
+		t.Fatalf("bill list: %d %q", code, out)
+	}
+	if code, _, errOut := run(t, srv, "bill", "generate", "bill_nope"); code == 0 || !strings.Contains(errOut, "HTTP 404") {
+		t.Fatalf("unknown bill: %d %q", code, errOut)
+	}
+}
