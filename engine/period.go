@@ -48,6 +48,16 @@ type Period struct {
 // PeriodOf answers the billing period that holds t.
 func (o *Offer) PeriodOf(t time.Time) Period {
 	d := civilOf(t.In(o.Loc))
+	if p, ok := o.periods.Load(d); ok {
+		return p.(Period)
+	}
+	p := o.periodOfDay(d)
+	o.periods.Store(d, p)
+	return p
+}
+
+// periodOfDay computes the billing period holding the day d.
+func (o *Offer) periodOfDay(d civil) Period {
 	var s, e civil
 	switch o.Period {
 	case "day":
@@ -76,8 +86,14 @@ func (o *Offer) PeriodEnd(p Period) time.Time {
 
 // PeriodStartAt answers the instant the billing period holding t begins, in the campaign's zone.
 func (o *Offer) PeriodStartAt(t time.Time) time.Time {
+	d := civilOf(t.In(o.Loc))
+	if at, ok := o.starts.Load(d); ok {
+		return at.(time.Time)
+	}
 	s, _ := parseCivil(o.PeriodOf(t).Start)
-	return time.Date(s.Y, s.M, s.D, 0, 0, 0, 0, o.Loc)
+	at := time.Date(s.Y, s.M, s.D, 0, 0, 0, 0, o.Loc)
+	o.starts.Store(d, at)
+	return at
 }
 
 // NeedsWholeHistory reports whether the offer's rewards depend on transactions outside the

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
@@ -57,6 +58,11 @@ type Offer struct {
 	ClaimReq     bool
 	Provider     string
 	Code         string
+
+	// Periods depend only on the day, and an offer is compiled once per campaign version:
+	// day → Period and day → period start, computed once (safe for concurrent use).
+	periods sync.Map
+	starts  sync.Map
 }
 
 // Compile turns a validated campaign's offer into an Offer.
