@@ -420,3 +420,67 @@ func TestOfferChangeReevaluates(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL, writers in several processes (separate connection pools) keep the limits and
+// the budget too.
+func TestConcurrentIngestAcrossProcessesOnPostgres(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	ctx := context.Background()
+	var stores []*store.Store
+	for range 3 {
+		st, err := store.Open(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+	}
+	f := setup(t, stores[0])
+	each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
+		"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+		t.Fatal(err)
+	}
+	cards := enrolledCards(t, f, 6)
+	var rows []platform.TxnInput
+	for i := range 120 {
+		rows = append(rows, purchase(fmt.Sprintf("P%03d", i), cards[i%len(cards)], "50", testNow.Add(time.Duration(i)*7*time.Hour)))
+	}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		p := newPlatformAt(t, stores[w%3], testNow.Add(60*24*time.Hour))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * 4; i < len(rows); i += 6 * 4 {
+				if _, err := p.Ingest(ctx, rows[i:min(i+4, len(rows))], i+1); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rs, _, err := stores[0].AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paid int64
+	perCard := map[string]int{}
+	for _, r := range rs {
+		if r.Status == vsrp.RewardMet && !r.Voided {
+			paid += r.CalculatedAmount
+			perCard[r.CardIDs[0]]++
+		}
+	}
+	if paid != 10000 {
+		t.Fatalf("budget: paid %d, want exactly 10000", paid)
+	}
+	for c, n := range perCard {
+		if n > 4 {
+			t.Fatalf("card %s earned %d rewards, limit 4 in total", c, n)
+		}
+	}
+}
