@@ -60,8 +60,10 @@ func Open(dsn string) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		db.SetMaxOpenConns(32)
-		db.SetMaxIdleConns(32)
+		// A few connections per process keep two cores busy; several processes share the
+		// server's max_connections (100 by default).
+		db.SetMaxOpenConns(10)
+		db.SetMaxIdleConns(10)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		return &Store{db: db, engine: Postgres}, nil
 	}
