@@ -291,56 +291,63 @@ func permuteKeepingRefundsAfter(rng *rand.Rand, rows []platform.TxnInput) []plat
 // state one writer reaches, and the budget is never exceeded.
 func TestConcurrentIngestKeepsLimits(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
-		f := setup(t, st)
-		ctx := context.Background()
-		each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
-			"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
-			t.Fatal(err)
-		}
-		cards := enrolledCards(t, f, 6)
-		var rows []platform.TxnInput
-		for i := range 120 {
-			at := testNow.Add(time.Duration(i) * 7 * time.Hour)
-			rows = append(rows, purchase(fmt.Sprintf("C%03d", i), cards[i%len(cards)], "50", at))
-		}
 		p := newPlatformAt(t, st, testNow.Add(60*24*time.Hour))
-		var wg sync.WaitGroup
-		for w := range 6 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w * 4; i < len(rows); i += 6 * 4 {
-					end := min(i+4, len(rows))
-					if _, err := p.Ingest(ctx, rows[i:end], i+1); err != nil {
-						t.Error(err)
-					}
-				}
-			}()
-		}
-		// Writer w takes rows [4w, 4w+4), [4w+24, 4w+28)…: with 6 writers that covers every row once.
-		wg.Wait()
-		rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var paid int64
-		perCard := map[string]int{}
-		for _, r := range rs {
-			if r.Status == vsrp.RewardMet && !r.Voided {
-				paid += r.CalculatedAmount
-				perCard[r.CardIDs[0]]++
-			}
-		}
-		if paid != 10000 {
-			t.Fatalf("budget: paid %d, want exactly 10000 (100.00)", paid)
-		}
-		for c, n := range perCard {
-			if n > 4 {
-				t.Fatalf("card %s earned %d rewards, limit 4 in total", c, n)
-			}
-		}
+		concurrentIngest(t, st, func(int) *platform.Platform { return p })
 	})
+}
+
+// concurrentIngest ingests 120 purchases of 6 cards with 6 writers at once (writer w on the
+// platform platformFor(w)) into an offer limited to 3 rewards per card and month, 4 per card,
+// and a budget of 100.00, then checks the limits and that the budget is paid exactly.
+func concurrentIngest(t *testing.T, st *store.Store, platformFor func(w int) *platform.Platform) {
+	t.Helper()
+	f := setup(t, st)
+	ctx := context.Background()
+	each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
+		"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+		t.Fatal(err)
+	}
+	cards := enrolledCards(t, f, 6)
+	var rows []platform.TxnInput
+	for i := range 120 {
+		rows = append(rows, purchase(fmt.Sprintf("C%03d", i), cards[i%len(cards)], "50", testNow.Add(time.Duration(i)*7*time.Hour)))
+	}
+	// Writer w takes rows [4w, 4w+4), [4w+24, 4w+28)…: with 6 writers that covers every row once.
+	var wg sync.WaitGroup
+	for w := range 6 {
+		p := platformFor(w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * 4; i < len(rows); i += 6 * 4 {
+				if _, err := p.Ingest(ctx, rows[i:min(i+4, len(rows))], i+1); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paid int64
+	perCard := map[string]int{}
+	for _, r := range rs {
+		if r.Status == vsrp.RewardMet && !r.Voided {
+			paid += r.CalculatedAmount
+			perCard[r.CardIDs[0]]++
+		}
+	}
+	if paid != 10000 {
+		t.Fatalf("budget: paid %d, want exactly 10000 (100.00)", paid)
+	}
+	for c, n := range perCard {
+		if n > 4 {
+			t.Fatalf("card %s earned %d rewards, limit 4 in total", c, n)
+		}
+	}
 }
 
 // Account aggregation (归户): the cards one user bound in the enrolling app earn as one unit.
@@ -425,7 +432,6 @@ func TestOfferChangeReevaluates(t *testing.T) {
 // the budget too.
 func TestConcurrentIngestAcrossProcessesOnPostgres(t *testing.T) {
 	url := storetest.PostgresURL(t)
-	ctx := context.Background()
 	var stores []*store.Store
 	for range 3 {
 		st, err := store.Open(url)
@@ -433,54 +439,12 @@ func TestConcurrentIngestAcrossProcessesOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		if err := st.Migrate(ctx); err != nil {
+		if err := st.Migrate(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		stores = append(stores, st)
 	}
-	f := setup(t, stores[0])
-	each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
-		"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
-		t.Fatal(err)
-	}
-	cards := enrolledCards(t, f, 6)
-	var rows []platform.TxnInput
-	for i := range 120 {
-		rows = append(rows, purchase(fmt.Sprintf("P%03d", i), cards[i%len(cards)], "50", testNow.Add(time.Duration(i)*7*time.Hour)))
-	}
-	var wg sync.WaitGroup
-	for w := range 6 {
-		p := newPlatformAt(t, stores[w%3], testNow.Add(60*24*time.Hour))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * 4; i < len(rows); i += 6 * 4 {
-				if _, err := p.Ingest(ctx, rows[i:min(i+4, len(rows))], i+1); err != nil {
-					t.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	rs, _, err := stores[0].AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paid int64
-	perCard := map[string]int{}
-	for _, r := range rs {
-		if r.Status == vsrp.RewardMet && !r.Voided {
-			paid += r.CalculatedAmount
-			perCard[r.CardIDs[0]]++
-		}
-	}
-	if paid != 10000 {
-		t.Fatalf("budget: paid %d, want exactly 10000", paid)
-	}
-	for c, n := range perCard {
-		if n > 4 {
-			t.Fatalf("card %s earned %d rewards, limit 4 in total", c, n)
-		}
-	}
+	concurrentIngest(t, stores[0], func(w int) *platform.Platform {
+		return newPlatformAt(t, stores[w%3], testNow.Add(60*24*time.Hour))
+	})
 }
