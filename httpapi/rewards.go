@@ -139,17 +139,26 @@ func (a *API) listRewards(ctx context.Context, app *vsrp.App, payload []byte) (a
 		"totalPages": (page.Total + page.PageSize - 1) / page.PageSize, "rewards": out}, nil
 }
 
-func (a *API) showReward(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
+// rewardIDParam reads the rewardId parameter of showReward and claimReward.
+func rewardIDParam(payload []byte) (string, error) {
 	var req struct {
 		RewardID *string `json:"rewardId"`
 	}
 	if err := decodeParams(payload, &req); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := required(req.RewardID); err != nil {
+		return "", err
+	}
+	return *req.RewardID, nil
+}
+
+func (a *API) showReward(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
+	id, err := rewardIDParam(payload)
+	if err != nil {
 		return nil, err
 	}
-	r, err := a.p.ShowReward(ctx, app, *req.RewardID)
+	r, err := a.p.ShowReward(ctx, app, id)
 	if err != nil {
 		return nil, err
 	}
@@ -214,20 +223,11 @@ func (a *API) adminRewards(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) claimReward(ctx context.Context, app *vsrp.App, payload []byte) (any, error) {
-	var req struct {
-		RewardID *string `json:"rewardId"`
-	}
-	if err := decodeParams(payload, &req); err != nil {
-		return nil, err
-	}
-	if err := required(req.RewardID); err != nil {
-		return nil, err
-	}
-	r, err := a.p.ShowReward(ctx, app, *req.RewardID)
+	id, err := rewardIDParam(payload)
 	if err != nil {
 		return nil, err
 	}
-	amount, err := a.p.ClaimReward(ctx, app, *req.RewardID)
+	r, amount, err := a.p.ClaimReward(ctx, app, id)
 	if err != nil {
 		return nil, err
 	}

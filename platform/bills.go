@@ -230,22 +230,22 @@ func (p *Platform) AddCodes(ctx context.Context, campaignID, offerID string, cod
 	return n, storeErr(err)
 }
 
-// ClaimReward claims a claimable reward for the app: 2 → 3 with claimedAt set; a coupon
+// ClaimReward claims a claimable reward for the app and answers it with its confirmed amount: 2 → 3 with claimedAt set; a coupon
 // reward gets codes from its offer's pool (one per unit) and goes straight to 4, or, when the
 // pool has too few, answers code 1 and stays claimable.
 // Exactly one of concurrent claims wins. Errors: 3012 unknown or not visible; code 1 with the
 // reason when it cannot be claimed now.
-func (p *Platform) ClaimReward(ctx context.Context, a *vsrp.App, rewardID string) (int64, error) {
+func (p *Platform) ClaimReward(ctx context.Context, a *vsrp.App, rewardID string) (*vsrp.Reward, int64, error) {
 	r, err := p.ShowReward(ctx, a, rewardID)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if !r.ClaimRequired {
-		return 0, notClaimable("this reward needs no claim")
+		return nil, 0, notClaimable("this reward needs no claim")
 	}
 	o, err := p.offerOf(ctx, r.CampaignID, r.OfferID)
 	if err != nil {
-		return 0, storeErr(err)
+		return nil, 0, storeErr(err)
 	}
 	now := p.now()
 	var confirmed int64
@@ -308,15 +308,15 @@ func (p *Platform) ClaimReward(ctx context.Context, a *vsrp.App, rewardID string
 	if err != nil {
 		var ce *vsrp.Error
 		if errors.As(err, &ce) {
-			return 0, err
+			return nil, 0, err
 		}
 		if errors.Is(err, vsrp.ErrConflict) { // a concurrent claim took the codes or the reward first
-			return 0, notClaimable("this reward was already claimed")
+			return nil, 0, notClaimable("this reward was already claimed")
 		}
-		return 0, storeErr(err)
+		return nil, 0, storeErr(err)
 	}
 	p.wakeNotifier()
-	return confirmed, nil
+	return r, confirmed, nil
 }
 
 func notClaimable(why string) error { return &vsrp.Error{Code: vsrp.CodeNotClaimable, Detail: why} }

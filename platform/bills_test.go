@@ -198,13 +198,13 @@ func TestClaimConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := b.reward(t, b.cards[0], "OF-COUPON")
-		if _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
+		if _, _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
 			t.Fatalf("claim before approval: %v, want code 1", err)
 		}
 		if _, err := b.p.ApproveBill(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
+		if _, _, err := b.p.ClaimReward(ctx, b.a, first.ID); code(err) != vsrp.CodeNotClaimable {
 			t.Fatalf("claim with an empty pool: %v, want code 1", err)
 		}
 		var codes []vsrp.RewardItem
@@ -222,7 +222,7 @@ func TestClaimConcurrency(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := b.p.ClaimReward(ctx, b.a, first.ID)
+				_, _, err := b.p.ClaimReward(ctx, b.a, first.ID)
 				if err == nil {
 					mu.Lock()
 					wins++
@@ -241,7 +241,7 @@ func TestClaimConcurrency(t *testing.T) {
 		for i, c := range b.cards[1:] {
 			r := b.reward(t, c, "OF-COUPON")
 			wg.Add(1)
-			go func() { defer wg.Done(); _, results[i] = b.p.ClaimReward(ctx, b.a, r.ID) }()
+			go func() { defer wg.Done(); _, _, results[i] = b.p.ClaimReward(ctx, b.a, r.ID) }()
 		}
 		wg.Wait()
 		seen := map[string]string{}
@@ -274,7 +274,7 @@ func TestClaimConcurrency(t *testing.T) {
 		}
 		for _, c := range b.cards {
 			if r := b.reward(t, c, "OF-COUPON"); r.Status == vsrp.RewardToSettle {
-				if _, err := b.p.ClaimReward(ctx, b.a, r.ID); err != nil {
+				if _, _, err := b.p.ClaimReward(ctx, b.a, r.ID); err != nil {
 					t.Fatalf("claim once a code was added: %v", err)
 				}
 			}

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -393,12 +393,7 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 	for _, t := range accepted {
 		batchByCard[t.CardID] = append(batchByCard[t.CardID], t)
 	}
-	cardIDs := make([]string, 0, len(batchByCard))
-	for c := range batchByCard {
-		cardIDs = append(cardIDs, c)
-	}
-	sort.Strings(cardIDs)
-	return p.evaluateCards(ctx, tx, cardIDs, batchByCard, "", now)
+	return p.evaluateCards(ctx, tx, slices.Sorted(maps.Keys(batchByCard)), batchByCard, "", now)
 }
 
 // evaluateCards brings up to date the rewards of the units of the cards, in every campaign
@@ -437,23 +432,13 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			work[c.campaign.CampaignID+"|"+unit.Key] = &unitWork{c: c, unit: unit}
 		}
 	}
-	keys := make([]string, 0, len(work))
-	for k := range work {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	offers := map[string]*engine.Offer{}
 	for _, w := range work {
 		for _, o := range w.c.offers {
 			offers[o.OfferID] = o
 		}
 	}
-	offerIDs := make([]string, 0, len(offers))
-	for id := range offers {
-		offerIDs = append(offerIDs, id)
-	}
-	sort.Strings(offerIDs)
-	for _, id := range offerIDs {
+	for _, id := range slices.Sorted(maps.Keys(offers)) { // one order everywhere: no deadlocks
 		if err := tx.LockOffer(id); err != nil {
 			return err
 		}
@@ -466,14 +451,13 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 	for _, w := range work {
 		unitKeys = append(unitKeys, w.unit.Key)
 	}
-	sort.Strings(unitKeys)
 	existing, err := tx.UnitRewards(unitKeys)
 	if err != nil {
 		return err
 	}
 	bills := map[string]int{} // bill id → status, for this batch
 	budgets := map[string]*engine.Offer{}
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(work)) {
 		w := work[k]
 		var txns []vsrp.Transaction
 		for _, c := range w.unit.CardIDs() {
@@ -488,12 +472,7 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			}
 		}
 	}
-	ids := make([]string, 0, len(budgets))
-	for id := range budgets {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(budgets)) {
 		if err := p.settleBudget(tx, budgets[id], now); err != nil {
 			return err
 		}
