@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,9 +49,32 @@ func (r *Result) EarnKey() string {
 	return fmt.Sprintf("%020d|%s", r.EarnAt.UnixMicro(), r.EarnTxn)
 }
 
+// ParseEarnKey answers the time and transaction id of an earn key.
+func ParseEarnKey(k string) (time.Time, string, bool) {
+	micros, id, ok := strings.Cut(k, "|")
+	if !ok || len(micros) != 20 {
+		return time.Time{}, "", false
+	}
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, "", false
+	}
+	return time.UnixMicro(n).UTC(), id, true
+}
+
 type purchase struct {
 	t   *Txn
 	net int64 // amount less refunds and reversals
+}
+
+// Qualifies reports whether a purchase counts for the offer in the unit: its card enrolled
+// before it, and it matches the offer's filters and minimum amount. Refunds never qualify.
+func (o *Offer) Qualifies(u *Unit, t *Txn) bool {
+	if t.Type != Purchase {
+		return false
+	}
+	enrolled, ok := u.Cards[t.CardID]
+	return ok && !t.Time.Before(enrolled) && o.Matches(t) && t.Amount >= o.MinAmount
 }
 
 // Evaluate computes the unit's rewards for the offer from all the transactions of the unit's
@@ -60,11 +84,7 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 	var qualifying []*purchase
 	for i := range txns {
 		t := &txns[i]
-		if t.Type != Purchase {
-			continue
-		}
-		enrolled, ok := u.Cards[t.CardID]
-		if !ok || t.Time.Before(enrolled) || !o.Matches(t) || t.Amount < o.MinAmount {
+		if !o.Qualifies(u, t) {
 			continue
 		}
 		p := &purchase{t: t, net: t.Amount}
@@ -88,15 +108,7 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 	var out []Result
 	if o.Goal == "each" {
 		for _, p := range qualifying {
-			r := Result{Key: o.OfferID + "|" + p.t.ID, Period: o.PeriodOf(p.t.Time), EarnAt: p.t.Time, EarnTxn: p.t.ID}
-			if !counts(p) {
-				r.Voided = true
-				r.Message = "the purchase no longer counts after refunds"
-			} else {
-				r.Met, r.EventCount, r.EventTotal = true, 1, p.net
-				r.Amount, r.Message = o.describePayout(p.net)
-			}
-			out = append(out, r)
+			out = append(out, o.EachResult(p.t.ID, p.t.Time, p.net, counts(p)))
 		}
 	} else {
 		byPeriod := map[Period][]*purchase{}
@@ -109,36 +121,78 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 			byPeriod[per] = append(byPeriod[per], p)
 		}
 		for _, per := range periods {
-			r := Result{Key: o.OfferID + "|" + u.Key + "|" + per.Start, Period: per}
-			var progress int64
+			var pr Progress
+			var earn *purchase
 			for _, p := range byPeriod[per] {
 				if !counts(p) {
 					continue
 				}
-				r.EventCount++
-				r.EventTotal += p.net
-				progress = r.EventTotal
-				if o.Goal == "count" {
-					progress = r.EventCount
-				}
-				if !r.Met && progress >= o.Threshold {
-					r.Met, r.EarnAt, r.EarnTxn = true, p.t.Time, p.t.ID
+				pr.Count++
+				pr.Total += p.net
+				if earn == nil && o.reached(pr) {
+					earn = p
 				}
 			}
-			if r.Met {
-				r.Amount, r.Message = o.describePayout(r.EventTotal)
-			} else if o.Goal == "count" {
-				r.Message = fmt.Sprintf("%d of %d purchases", r.EventCount, o.Threshold)
-			} else {
-				r.Message = fmt.Sprintf("spent %s of %s", o.money(r.EventTotal), o.money(o.Threshold))
+			r := o.PeriodResult(u, per, pr)
+			if earn != nil {
+				r.EarnAt, r.EarnTxn = earn.t.Time, earn.t.ID
 			}
 			out = append(out, r)
 		}
 	}
-	o.applyUnitLimits(out)
+	o.ApplyLimits(out)
 	slices.SortFunc(out, func(a, b Result) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
+
+// Progress is the running state of a spend or count reward: how many purchases of its period
+// count, and their total (what is left of them after refunds).
+type Progress struct {
+	Count int64
+	Total int64 // minor units of the currency
+}
+
+func (o *Offer) reached(p Progress) bool {
+	if o.Goal == "count" {
+		return p.Count >= o.Threshold
+	}
+	return p.Total >= o.Threshold
+}
+
+// PeriodResult answers the spend or count reward of the unit for the period from its progress,
+// before limits. Its earn fields are unset: only offers that are not Incremental use them.
+func (o *Offer) PeriodResult(u *Unit, per Period, p Progress) Result {
+	r := Result{Key: o.OfferID + "|" + u.Key + "|" + per.Start, Period: per, EventCount: p.Count, EventTotal: p.Total}
+	switch {
+	case o.reached(p):
+		r.Met = true
+		r.Amount, r.Message = o.describePayout(p.Total)
+	case o.Goal == "count":
+		r.Message = fmt.Sprintf("%d of %d purchases", p.Count, o.Threshold)
+	default:
+		r.Message = fmt.Sprintf("spent %s of %s", o.money(p.Total), o.money(o.Threshold))
+	}
+	return r
+}
+
+// EachResult answers the reward of one purchase under an each goal, before limits: net is
+// what is left of it after refunds, and counts whether that still counts.
+func (o *Offer) EachResult(txnID string, at time.Time, net int64, counts bool) Result {
+	r := Result{Key: o.OfferID + "|" + txnID, Period: o.PeriodOf(at), EarnAt: at, EarnTxn: txnID}
+	if !counts {
+		r.Voided = true
+		r.Message = "the purchase no longer counts after refunds"
+	} else {
+		r.Met, r.EventCount, r.EventTotal = true, 1, net
+		r.Amount, r.Message = o.describePayout(net)
+	}
+	return r
+}
+
+// Incremental reports whether the offer's rewards follow from their stored running state and
+// new purchases alone, without the unit's history: no limit across periods and no budget.
+// (A per-period limit of an each goal needs only the period's other rewards.)
+func (o *Offer) Incremental() bool { return o.PerTotal == 0 && o.Budget == 0 }
 
 func (o *Offer) describePayout(base int64) (int64, string) {
 	amt, capped := o.payout(base)
@@ -162,8 +216,10 @@ func (o *Offer) describePayout(base int64) (int64, string) {
 	return amt, msg
 }
 
-// applyUnitLimits holds back met rewards beyond the per-card limits, earliest earn first.
-func (o *Offer) applyUnitLimits(rs []Result) {
+// ApplyLimits holds back met rewards beyond the per-card limits, earliest earn first. It
+// needs every result of the unit for a per-total limit, and every result of a period for a
+// per-period limit.
+func (o *Offer) ApplyLimits(rs []Result) {
 	if o.PerPeriod == 0 && o.PerTotal == 0 {
 		return
 	}

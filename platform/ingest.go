@@ -380,10 +380,15 @@ func (p *Platform) compiledCampaign(id string, load func(id string) (*store.Camp
 	return out, nil
 }
 
-// unitWork is one reward unit of one campaign to evaluate for each of the campaign's offers.
+// unitWork is one reward unit of one campaign to evaluate: its offers split into those whose
+// rewards follow from their stored running state and the new purchases (incremental) and those
+// that need the unit's stored transactions (full).
 type unitWork struct {
-	c    *compiled
-	unit *engine.Unit
+	c           *compiled
+	unit        *engine.Unit
+	fresh       []vsrp.Transaction // this batch's transactions of the unit's cards
+	incremental []*engine.Offer
+	full        []*engine.Offer
 }
 
 // evaluate brings the rewards of every unit the accepted transactions touch up to date, then
@@ -400,10 +405,15 @@ func (p *Platform) evaluate(ctx context.Context, tx *store.Tx, accepted []vsrp.T
 // they are enrolled in (or only in campaign only). batch holds the new transactions by card;
 // a nil batch recomputes every reward of the units (their campaign changed), and voids the
 // rewards of open bills that the rules no longer give.
+//
+// An offer's rewards of a unit are brought up to date incrementally when the new
+// transactions are purchases of a card-aggregated unit and the offer has no limit across
+// periods and no budget: from the stored reward of each touched period and the new purchases,
+// without reading the unit's history. Otherwise the unit's stored transactions are read and
+// the offer evaluated in full.
 func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []string, batch map[string][]vsrp.Transaction,
 	only string, now time.Time) error {
-	work := map[string]*unitWork{} // campaign|unit → work
-	batchByCard := batch
+	work := map[string]*unitWork{}      // campaign|unit → work
 	campaigns := map[string]*compiled{} // for this batch; nil: no such campaign
 	enrollments, err := tx.CardCampaigns(cardIDs)
 	if err != nil {
@@ -433,9 +443,21 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		}
 	}
 	offers := map[string]*engine.Offer{}
+	var fullUnits []string
 	for _, w := range work {
+		w.fresh = batchTxns(w.unit, batch)
+		purchasesOnly := batch != nil && w.c.campaign.Aggregation != "account" &&
+			!slices.ContainsFunc(w.fresh, func(t vsrp.Transaction) bool { return t.Type != vsrp.Purchase })
 		for _, o := range w.c.offers {
 			offers[o.OfferID] = o
+			if purchasesOnly && o.Incremental() {
+				w.incremental = append(w.incremental, o)
+			} else {
+				w.full = append(w.full, o)
+			}
+		}
+		if len(w.full) > 0 {
+			fullUnits = append(fullUnits, w.unit.Key)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(offers)) { // one order everywhere: no deadlocks
@@ -443,28 +465,31 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			return err
 		}
 	}
+	bills := billCache{tx: tx, now: now, status: map[string]int{}}
+	keys := slices.Sorted(maps.Keys(work))
+	if err := p.evaluateIncremental(tx, keys, work, &bills, now); err != nil {
+		return err
+	}
+	if len(fullUnits) == 0 {
+		return nil
+	}
 	stored, err := tx.TxnsOfCardsSince(historyNeeded(work, batch))
 	if err != nil {
 		return err
 	}
-	unitKeys := make([]string, 0, len(work))
-	for _, w := range work {
-		unitKeys = append(unitKeys, w.unit.Key)
-	}
-	existing, err := tx.UnitRewards(unitKeys)
+	existing, err := tx.UnitRewards(fullUnits)
 	if err != nil {
 		return err
 	}
-	bills := map[string]int{} // bill id → status, for this batch
 	budgets := map[string]*engine.Offer{}
-	for _, k := range slices.Sorted(maps.Keys(work)) {
+	for _, k := range keys {
 		w := work[k]
 		var txns []vsrp.Transaction
 		for _, c := range w.unit.CardIDs() {
 			txns = append(txns, stored[c]...)
 		}
-		for _, o := range w.c.offers {
-			if err := p.evaluateUnit(tx, o, w.unit, txns, batchByCard, bills, existing, now); err != nil {
+		for _, o := range w.full {
+			if err := p.evaluateUnit(tx, o, w, txns, batch != nil, &bills, existing, now); err != nil {
 				return err
 			}
 			if o.Budget > 0 {
@@ -479,6 +504,31 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 	}
 	return nil
 }
+
+// billCache answers the bill of an offer's period, creating it when new, with its status as
+// this batch first saw it.
+type billCache struct {
+	tx     *store.Tx
+	now    time.Time
+	status map[string]int
+}
+
+func (b *billCache) get(o *engine.Offer, per engine.Period) (*vsrp.Bill, int, error) {
+	bill := &vsrp.Bill{ID: "bill_" + shortHash(o.OfferID+"|"+per.Start), CampaignID: o.CampaignID, OfferID: o.OfferID,
+		Name: fmt.Sprintf("%s %s to %s", o.Name, per.Start, per.End), Type: vsrp.BillTypeSystem,
+		StartDate: per.Start, EndDate: per.End, SettlementDate: per.Settlement, Status: vsrp.BillOpen, CreatedAt: b.now}
+	status, known := b.status[bill.ID]
+	if !known {
+		var err error
+		if status, err = b.tx.EnsureBill(bill); err != nil {
+			return nil, 0, err
+		}
+		b.status[bill.ID] = status
+	}
+	return bill, status, nil
+}
+
+func rewardID(resultKey string) string { return "rw_" + shortHash(resultKey) }
 
 // unitOf answers the reward unit of a card in a campaign: the card, or under account
 // aggregation the user it is bound to in the app through which it enrolled, with all that
@@ -514,84 +564,104 @@ func shortHash(s string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
-// evaluateUnit recomputes one unit's rewards for one offer and stores them. Periods whose
-// bill was generated are frozen: this batch's transactions for them become adjustments.
-func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit, txns []vsrp.Transaction,
-	batch map[string][]vsrp.Transaction, bills map[string]int, existing map[string]*store.StoredReward, now time.Time) error {
+// evaluateUnit recomputes one unit's rewards for one offer from the unit's stored
+// transactions (txns, new ones included) and stores them. With fresh set, only the rewards the
+// unit's new transactions can change are stored. Periods whose bill was generated are frozen:
+// the new transactions that change their rewards become adjustments.
+func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns []vsrp.Transaction, fresh bool,
+	bills *billCache, existing map[string]*store.StoredReward, now time.Time) error {
 	touched := func(*engine.Result) bool { return true }
-	if batch != nil {
-		touched = o.Touched(unit, txns, batchTxns(unit, batch))
+	if fresh {
+		touched = o.Touched(w.unit, txns, w.fresh)
 	}
-	results := engine.Evaluate(o, unit, txns)
-	if batch == nil {
-		if err := voidStale(tx, o, unit, results, existing, now); err != nil {
+	results := engine.Evaluate(o, w.unit, txns)
+	if !fresh {
+		if err := voidStale(tx, o, w.unit, results, existing, now); err != nil {
 			return err
 		}
 	}
-	for _, r := range results {
-		if !touched(&r) {
+	for i := range results {
+		r := &results[i]
+		if !touched(r) {
 			continue // nothing this batch brought can change it
 		}
-		bill := &vsrp.Bill{ID: "bill_" + shortHash(o.OfferID+"|"+r.Period.Start), CampaignID: o.CampaignID, OfferID: o.OfferID,
-			Name: fmt.Sprintf("%s %s to %s", o.Name, r.Period.Start, r.Period.End), Type: vsrp.BillTypeSystem,
-			StartDate: r.Period.Start, EndDate: r.Period.End, SettlementDate: r.Period.Settlement, Status: vsrp.BillOpen, CreatedAt: now}
-		status, known := bills[bill.ID]
-		if !known {
-			var err error
-			if status, err = tx.EnsureBill(bill); err != nil {
-				return err
-			}
-			bills[bill.ID] = status
+		bill, status, err := bills.get(o, r.Period)
+		if err != nil {
+			return err
 		}
-		rewardID := "rw_" + shortHash(r.Key)
 		if status != vsrp.BillOpen {
-			for _, card := range unit.CardIDs() {
-				for _, t := range batch[card] {
-					if o.PeriodOf(t.Time) == r.Period {
-						if err := tx.AddAdjustment(bill.ID, t.ID, rewardID, t.Type, t.Amount, now); err != nil {
-							return err
-						}
-					}
+			for _, t := range adjusting(o, w.unit, r, txns, w.fresh) {
+				if err := tx.AddAdjustment(bill.ID, t.ID, rewardID(r.Key), t.Type, t.Amount, now); err != nil {
+					return err
 				}
 			}
 			continue
 		}
-		computed := store.Computed{RewardID: rewardID, UnitKey: unit.Key, Met: r.Met, Voided: r.Voided,
-			Wanted: r.Amount, EventCount: r.EventCount, EventTotal: r.EventTotal, Message: r.Message}
-		if r.Met {
-			computed.EarnKey = r.EarnKey()
-		}
-		// Under a budget, settleBudget decides a met reward's outcome once every unit is done.
-		want := outcome(o, r.Met, r.Voided, r.Amount, r.Message, true)
-		old, exists := existing[rewardID]
-		if o.Budget > 0 && r.Met {
-			want = store.Outcome{Status: vsrp.RewardNotMet, Voided: true}
-			if exists {
-				want = old.Outcome
-			}
-		}
-		switch {
-		case !exists:
-			proto := &vsrp.Reward{Bill: *bill, CampaignID: o.CampaignID, OfferID: o.OfferID, AccountAppID: unit.AccountAppID,
-				AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
-				Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
-			if err := tx.InsertReward(&computed, want, proto, now); err != nil {
-				return err
-			}
-		case old.Computed != computed || old.Outcome != want || len(unit.Cards) > 1:
-			var cards []string
-			if len(unit.Cards) > 1 {
-				cards = unit.CardIDs()
-			}
-			if err := tx.UpdateReward(&computed, want, old.Outcome != want, cards, now); err != nil {
-				return err
-			}
+		if err := p.putReward(tx, o, w.unit, r, bill, existing[rewardID(r.Key)], now); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// historyNeeded answers, per card of the units, from when its stored transactions are needed
+// adjusting answers the new transactions that change a reward of a generated bill: purchases
+// that count for it, and refunds and reversals of such purchases.
+func adjusting(o *engine.Offer, u *engine.Unit, r *engine.Result, stored, fresh []vsrp.Transaction) []vsrp.Transaction {
+	byID := make(map[string]*vsrp.Transaction, len(stored))
+	for i := range stored {
+		byID[stored[i].ID] = &stored[i]
+	}
+	var out []vsrp.Transaction
+	for _, t := range fresh {
+		p := &t
+		if t.Type != vsrp.Purchase {
+			if p = byID[t.OriginalID]; p == nil {
+				continue
+			}
+		}
+		if !o.Qualifies(u, p) || o.PeriodOf(p.Time) != r.Period || (o.Goal == "each" && p.ID != r.EarnTxn) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// putReward stores a result of an open bill: inserted when new, updated when it changed. earn
+// keys are kept for the rewards whose order matters: each goals' (per-period limits) and those
+// of offers with limits across periods or a budget.
+func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r *engine.Result, bill *vsrp.Bill,
+	old *store.StoredReward, now time.Time) error {
+	computed := store.Computed{RewardID: rewardID(r.Key), UnitKey: unit.Key, Met: r.Met, Voided: r.Voided,
+		Wanted: r.Amount, EventCount: r.EventCount, EventTotal: r.EventTotal, Message: r.Message}
+	if r.EarnTxn != "" && (o.Goal == "each" || !o.Incremental()) {
+		computed.EarnKey = r.EarnKey()
+	}
+	// Under a budget, settleBudget decides a met reward's outcome once every unit is done.
+	want := outcome(o, r.Met, r.Voided, r.Amount, r.Message, true)
+	if o.Budget > 0 && r.Met {
+		want = store.Outcome{Status: vsrp.RewardNotMet, Voided: true}
+		if old != nil {
+			want = old.Outcome
+		}
+	}
+	switch {
+	case old == nil:
+		proto := &vsrp.Reward{Bill: *bill, CampaignID: o.CampaignID, OfferID: o.OfferID, AccountAppID: unit.AccountAppID,
+			AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
+			Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
+		return tx.InsertReward(&computed, want, proto, now)
+	case old.Computed != computed || old.Outcome != want || len(unit.Cards) > 1:
+		var cards []string
+		if len(unit.Cards) > 1 {
+			cards = unit.CardIDs()
+		}
+		return tx.UpdateReward(&computed, want, old.Outcome != want, cards, now)
+	}
+	return nil
+}
+
+// historyNeeded answers, per card of the units with offers to evaluate in full, from when its stored transactions are needed
 // to evaluate its units again: the start of the earliest billing period the new transactions
 // fall in, or the zero time (the whole history) when an offer depends on more than the
 // touched periods, when a refund or reversal arrived (it changes its original's period), or
@@ -599,9 +669,12 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, unit *engine.Unit
 func historyNeeded(work map[string]*unitWork, batch map[string][]vsrp.Transaction) map[string]time.Time {
 	need := map[string]time.Time{}
 	for _, w := range work {
+		if len(w.full) == 0 {
+			continue
+		}
 		var since time.Time
 		whole := batch == nil
-		for _, o := range w.c.offers {
+		for _, o := range w.full {
 			if o.NeedsWholeHistory() {
 				whole = true
 			}
@@ -633,14 +706,15 @@ func historyNeeded(work map[string]*unitWork, batch map[string][]vsrp.Transactio
 func voidStale(tx *store.Tx, o *engine.Offer, unit *engine.Unit, results []engine.Result, existing map[string]*store.StoredReward, now time.Time) error {
 	keep := make(map[string]bool, len(results))
 	for _, r := range results {
-		keep["rw_"+shortHash(r.Key)] = true
+		keep[rewardID(r.Key)] = true
 	}
 	for id, old := range existing {
 		if old.UnitKey != unit.Key || old.OfferID != o.OfferID || !old.BillOpen || keep[id] || old.Outcome.Voided {
 			continue
 		}
 		gone := old.Computed
-		gone.Met, gone.Voided, gone.Wanted, gone.EarnKey = false, true, 0, ""
+		// It counts nothing under the current rules (and keeps no running state).
+		gone.Met, gone.Voided, gone.Wanted, gone.EarnKey, gone.EventCount, gone.EventTotal = false, true, 0, "", 0, 0
 		gone.Message = "no longer counts under the offer's current rules"
 		if err := tx.UpdateReward(&gone, store.Outcome{Status: vsrp.RewardNotMet, Voided: true, Message: gone.Message}, true, nil, now); err != nil {
 			return err

@@ -371,46 +371,80 @@ type StoredReward struct {
 	Computed
 	Outcome
 	OfferID  string
+	BillID   string
 	BillOpen bool // its bill is not generated yet
 }
 
-// UnitRewards reads the stored rewards of the units' open bills for the offers, by reward id.
+// UnitRewards reads the stored rewards of the units, by reward id.
 func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
 	out := map[string]*StoredReward{}
+	return out, t.readRewards(unitKeys, 1, `r.unit_key = ?`, func(r *StoredReward) { out[r.RewardID] = r })
+}
+
+// Rewards reads stored rewards by id; unknown ids are left out.
+func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
+	out := make(map[string]*StoredReward, len(ids))
+	return out, t.readRewards(ids, 1, `r.reward_id = ?`, func(r *StoredReward) { out[r.RewardID] = r })
+}
+
+// UnitBill names the rewards of one unit on one bill.
+type UnitBill struct {
+	UnitKey string
+	BillID  string
+}
+
+// UnitBillRewards reads the stored rewards of each unit on each bill.
+func (t *Tx) UnitBillRewards(keys []UnitBill) (map[UnitBill][]*StoredReward, error) {
+	out := make(map[UnitBill][]*StoredReward, len(keys))
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k.UnitKey, k.BillID)
+	}
+	return out, t.readRewards(args, 2, `(r.unit_key = ? AND r.bill_id = ?)`, func(r *StoredReward) {
+		k := UnitBill{r.UnitKey, r.BillID}
+		out[k] = append(out[k], r)
+	})
+}
+
+// readRewards reads the stored rewards matching any of the conditions cond (with per
+// arguments each, taken in turn from args), in chunks of one statement.
+func (t *Tx) readRewards(args []string, per int, cond string, each func(*StoredReward)) error {
 	const chunk = 256
-	for len(unitKeys) > 0 {
-		n := min(chunk, len(unitKeys))
-		args := make([]any, n)
-		for i, k := range unitKeys[:n] {
-			args[i] = k
+	for len(args) > 0 {
+		n := min(chunk, len(args)/per)
+		part := make([]any, n*per)
+		for i, a := range args[:n*per] {
+			part[i] = a
 		}
-		unitKeys = unitKeys[n:]
-		rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.earn_key, r.engine_met, r.engine_voided, r.wanted_amount,
-			r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount, r.calculate_message,
-			r.offer_id, b.status FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
-			WHERE r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		args = args[n*per:]
+		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
+		rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.bill_id, r.earn_key, r.engine_met, r.engine_voided,
+			r.wanted_amount, r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount,
+			r.calculate_message, r.offer_id, b.status FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
+			WHERE `+cond+strings.Repeat(" OR "+cond, n-1), part...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for rows.Next() {
 			var r StoredReward
 			var met, engVoided, voided int64
 			var billStatus int
-			if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount, &r.EventTotal,
-				&r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message, &r.OfferID, &billStatus); err != nil {
+			if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.BillID, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount,
+				&r.EventTotal, &r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message, &r.OfferID,
+				&billStatus); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			r.Met, r.Computed.Voided, r.Outcome.Voided = met == 1, engVoided == 1, voided == 1
 			r.BillOpen = billStatus == vsrp.BillOpen
-			out[r.RewardID] = &r
+			each(&r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return t.s.wrap(err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // InsertReward stores a new reward computed by the rules, with its cards.
