@@ -49,24 +49,40 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		a.adminFail(w, r, &ve)
 		return
 	}
-	// Parsing the next batch overlaps with storing and evaluating the one before: one goroutine
-	// reads the stream, another ingests batches in order.
+	// Three stages overlap: this goroutine reads the stream into batches, one goroutine checks
+	// each batch (Prepare) and another commits the checked batches in order.
 	type job struct {
 		rows  []platform.TxnInput
 		first int
 	}
 	jobs := make(chan job, 1)
+	prepared := make(chan *platform.Batch, 1)
 	var sum platform.IngestSummary
-	var ingestErr error
+	var ingestErr, prepareErr error
 	var failed atomic.Bool
 	done := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(prepared)
 		for j := range jobs {
+			if prepareErr != nil {
+				continue
+			}
+			b, err := a.p.Prepare(r.Context(), j.rows, j.first)
+			if err != nil {
+				prepareErr = err
+				failed.Store(true)
+				continue
+			}
+			prepared <- b
+		}
+	}()
+	go func() {
+		defer close(done)
+		for b := range prepared {
 			if ingestErr != nil {
 				continue
 			}
-			s, err := a.p.Ingest(r.Context(), j.rows, j.first)
+			s, err := a.p.Commit(r.Context(), b)
 			if err != nil {
 				ingestErr = err
 				failed.Store(true)
@@ -112,6 +128,9 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	flush()
 	close(jobs)
 	<-done
+	if ingestErr == nil {
+		ingestErr = prepareErr
+	}
 	if ingestErr != nil {
 		a.adminFail(w, r, ingestErr)
 		return

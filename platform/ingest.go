@@ -73,25 +73,43 @@ type checked struct {
 // Ingestion is idempotent by transactionId (a resent row is a duplicate; the same id with
 // other content is rejected). firstRow is the row number of rows[0].
 func (p *Platform) Ingest(ctx context.Context, rows []TxnInput, firstRow int) (IngestSummary, error) {
-	sum := IngestSummary{Errors: []RowError{}}
-	reject := func(row int, id, reason string) {
-		sum.Rejected++
-		sum.Errors = append(sum.Errors, RowError{Row: row, TransactionID: id, Reason: reason})
+	b, err := p.Prepare(ctx, rows, firstRow)
+	if err != nil {
+		return IngestSummary{}, err
 	}
-	now := p.now()
-	var valid []checked
+	return p.Commit(ctx, b)
+}
+
+// Batch is a batch of transactions checked by Prepare, ready for Commit.
+type Batch struct {
+	sum   IngestSummary // the rows rejected by the checks
+	valid []checked
+	now   time.Time
+}
+
+// Prepare checks a batch of rows without storing anything (bad fields, unknown cards), so
+// that a caller can check one batch while the one before is being committed.
+func (p *Platform) Prepare(ctx context.Context, rows []TxnInput, firstRow int) (*Batch, error) {
+	b := &Batch{sum: IngestSummary{Errors: []RowError{}}, now: p.now()}
 	cards := map[string]string{} // card reference → cardId, for this batch
 	for i := range rows {
-		t, reason, err := p.checkTxn(ctx, &rows[i], now, cards)
+		t, reason, err := p.checkTxn(ctx, &rows[i], b.now, cards)
 		if err != nil {
-			return IngestSummary{}, err
+			return nil, err
 		}
 		if reason != "" {
-			reject(firstRow+i, rows[i].TransactionID, reason)
+			b.sum.Rejected++
+			b.sum.Errors = append(b.sum.Errors, RowError{Row: firstRow + i, TransactionID: rows[i].TransactionID, Reason: reason})
 			continue
 		}
-		valid = append(valid, checked{row: firstRow + i, txn: *t})
+		b.valid = append(b.valid, checked{row: firstRow + i, txn: *t})
 	}
+	return b, nil
+}
+
+// Commit stores a prepared batch and evaluates it, in one database transaction (see Ingest).
+func (p *Platform) Commit(ctx context.Context, b *Batch) (IngestSummary, error) {
+	sum, valid, now := b.sum, b.valid, b.now
 	if len(valid) == 0 {
 		return sum, nil
 	}

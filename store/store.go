@@ -81,6 +81,9 @@ func Open(dsn string) (*Store, error) {
 	// cards a batch touches, and a miss is a system call. With at most 4 connections the caches
 	// are bounded at 128 MiB, so memory stays flat as the database grows.
 	q.Add("_pragma", "cache_size(-32768)")
+	// Statement journals (a many-row insert keeps one, to undo itself on a conflict) and other
+	// temporary data stay in memory instead of temporary files: a write per page otherwise.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 	if err != nil {
