@@ -43,8 +43,9 @@ const (
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
-	engine Engine
+	db       *sql.DB
+	engine   Engine
+	enrolled enrollmentCache // the campaigns of cards, for ingestion
 }
 
 // IsPostgres reports whether dsn selects PostgreSQL.

@@ -1528,6 +1528,52 @@ func TestEnroll(t *testing.T) {
 	})
 }
 
+// Ingestion reads a card's campaigns through a cache: an enrollment added after a read shows
+// in the next one, from the same store or from another (another process).
+func TestCardCampaignsSeeNewEnrollments(t *testing.T) {
+	t.Parallel()
+	Run(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		applyGroup(t, s, "cmp_1", "eg_1", 0)
+		applyGroup(t, s, "cmp_2", "eg_2", 0)
+		c := mustCard(t, s, card("card_1", "4111111111111111", "411111", base))
+		campaigns := func(st *store.Store) []string {
+			t.Helper()
+			var ids []string
+			noErr(t, "WriteTx", st.WriteTx(ctx, func(tx *store.Tx) error {
+				got, err := tx.CardCampaigns([]string{c.ID, "card_nobody"})
+				for _, cc := range got[c.ID] {
+					ids = append(ids, cc.CampaignID)
+				}
+				if len(got["card_nobody"]) != 0 {
+					t.Errorf("campaigns of an unknown card: %v", got["card_nobody"])
+				}
+				return err
+			}))
+			return ids
+		}
+		if got := campaigns(s); len(got) != 0 {
+			t.Fatalf("campaigns before any enrollment: %v", got)
+		}
+		_, _, err := s.Enroll(ctx, enrollment("enr_1", "eg_1", c.ID, at(time.Minute)))
+		noErr(t, "Enroll", err)
+		if got := campaigns(s); !slices.Equal(got, []string{"cmp_1"}) {
+			t.Fatalf("campaigns after one enrollment: %v", got)
+		}
+		other := Reopen(t, s)
+		campaigns(other) // fills the other store's cache
+		e := enrollment("enr_2", "eg_2", c.ID, at(2*time.Minute))
+		e.CampaignID = "cmp_2"
+		_, _, err = s.Enroll(ctx, e)
+		noErr(t, "Enroll in a second campaign", err)
+		for name, st := range map[string]*store.Store{"same store": s, "other store": other} {
+			if got := campaigns(st); !slices.Equal(got, []string{"cmp_1", "cmp_2"}) {
+				t.Errorf("%s: campaigns after a second enrollment: %v", name, got)
+			}
+		}
+	})
+}
+
 func TestEnrollCapacityConcurrent(t *testing.T) {
 	t.Parallel()
 	Run(t, func(t *testing.T, s *store.Store) {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,21 +109,41 @@ func openUnmigrated(t testing.TB, engine store.Engine) *store.Store {
 	default:
 		t.Fatalf("storetest: unknown engine %q", engine)
 	}
-	s, err := store.Open(dsn)
-	if err != nil {
-		t.Fatalf("storetest: open %s: %v", engine, err)
-	}
+	s := openDSN(t, dsn)
 	if s.Engine() != engine {
 		t.Fatalf("storetest: opened %s, want %s", s.Engine(), engine)
 	}
+	return s
+}
+
+var dsns sync.Map // *store.Store → the dsn it was opened on
+
+func openDSN(t testing.TB, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(dsn)
+	if err != nil {
+		t.Fatalf("storetest: open: %v", err)
+	}
+	dsns.Store(s, dsn)
 	// Cleanups run last-registered first: the store closes before its database is dropped
 	// (PostgreSQL) or its directory removed (SQLite).
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
-			t.Errorf("storetest: close %s: %v", engine, err)
+			t.Errorf("storetest: close %s: %v", s.Engine(), err)
 		}
 	})
 	return s
+}
+
+// Reopen opens another store on the database of s (one from Open), as another process
+// would. It is closed when the test ends.
+func Reopen(t testing.TB, s *store.Store) *store.Store {
+	t.Helper()
+	dsn, ok := dsns.Load(s)
+	if !ok {
+		t.Fatal("storetest: Reopen of a store not opened by storetest")
+	}
+	return openDSN(t, dsn.(string))
 }
 
 // engines lists the engines Run runs on, in order.
