@@ -22,8 +22,12 @@ type Tx struct {
 	stmts map[string]*sql.Stmt // prepared once per transaction: a batch runs each many times
 }
 
+// errRetry makes WriteTx start the transaction over.
+var errRetry = errors.New("store: concurrent write, transaction to retry")
+
 // WriteTx runs fn in a write transaction, committing when it returns nil. On PostgreSQL a
-// deadlock or serialization failure between concurrent writers retries fn from the start.
+// deadlock or serialization failure between concurrent writers, or a row another writer
+// stored first, retries fn from the start.
 func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -32,7 +36,7 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 			return fn(t)
 		})
 		var pg *pgconn.PgError
-		if attempt < 5 && errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001") {
+		if attempt < 5 && (errors.Is(err, errRetry) || errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")) {
 			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 			continue
 		}
@@ -122,42 +126,48 @@ func (t *Tx) InsertTxn(row *TxnRow, now time.Time) (existing *TxnRow, err error)
 // InsertTxns stores transactions in one statement, skipping ids already stored, and answers
 // the stored transactions of the ids it skipped. The rows' ids must be distinct.
 func (t *Tx) InsertTxns(rows []*TxnRow, now time.Time) (map[string]*TxnRow, error) {
-	const cols = 13
-	args := make([]any, 0, len(rows)*cols)
-	for _, r := range rows {
-		args = append(args, r.ID, r.CardID, r.Type, r.OriginalID, r.Amount, r.Currency, r.Time.UnixMicro(), r.MerchantID,
-			r.MerchantName, r.MCC, r.MerchantCountry, r.Digest, micros(now))
+	ids := make([]any, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
 	}
-	values := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	q := `INSERT INTO transactions (` + txnColumns + `, ingested_at) VALUES ` +
-		strings.TrimSuffix(strings.Repeat(values+", ", len(rows)), ", ") + ` ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id`
-	res, err := t.query(q, args...)
+	existing := map[string]*TxnRow{}
+	found, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE txn_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
 	if err != nil {
 		return nil, err
 	}
-	inserted := make(map[string]bool, len(rows))
-	for res.Next() {
-		var id string
-		if err := res.Scan(&id); err != nil {
-			res.Close()
+	for found.Next() {
+		old, err := scanTxn(found)
+		if err != nil {
+			found.Close()
 			return nil, err
 		}
-		inserted[id] = true
+		existing[old.ID] = old
 	}
-	res.Close()
-	if err := res.Err(); err != nil {
+	found.Close()
+	if err := found.Err(); err != nil {
 		return nil, t.s.wrap(err)
 	}
-	existing := map[string]*TxnRow{}
+	const cols = 13
+	args := make([]any, 0, (len(rows)-len(existing))*cols)
 	for _, r := range rows {
-		if inserted[r.ID] {
-			continue
+		if existing[r.ID] == nil {
+			args = append(args, r.ID, r.CardID, r.Type, r.OriginalID, r.Amount, r.Currency, r.Time.UnixMicro(), r.MerchantID,
+				r.MerchantName, r.MCC, r.MerchantCountry, r.Digest, micros(now))
 		}
-		old, err := t.Txn(r.ID)
-		if err != nil {
-			return nil, err
-		}
-		existing[r.ID] = old
+	}
+	n := len(args) / cols
+	if n == 0 {
+		return existing, nil
+	}
+	values := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	res, err := t.exec(`INSERT INTO transactions (`+txnColumns+`, ingested_at) VALUES `+
+		strings.TrimSuffix(strings.Repeat(values+", ", n), ", ")+` ON CONFLICT (txn_id) DO NOTHING`, args...)
+	if err != nil {
+		return nil, err
+	}
+	if stored, err := res.RowsAffected(); err != nil || stored != int64(n) {
+		// Another writer stored one of these ids since the look-up (PostgreSQL): start over.
+		return nil, errors.Join(errRetry, err)
 	}
 	return existing, nil
 }

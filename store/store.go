@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,6 +47,9 @@ type Store struct {
 	db       *sql.DB
 	engine   Engine
 	enrolled enrollmentCache // the campaigns of cards, for ingestion
+
+	stop, stopped chan struct{} // SQLite: the background checkpoints
+	closing       sync.Once
 }
 
 // IsPostgres reports whether dsn selects PostgreSQL.
@@ -85,6 +89,10 @@ func Open(dsn string) (*Store, error) {
 	// Statement journals (a many-row insert keeps one, to undo itself on a conflict) and other
 	// temporary data stay in memory instead of temporary files: a write per page otherwise.
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// Checkpoints (copying the WAL into the database, with an fsync) run in the background
+	// (checkpointLoop), not in the transaction that happens to cross the threshold; the
+	// threshold stays as a bound on the WAL (64 MiB) should the background fall behind.
+	q.Add("_pragma", "wal_autocheckpoint(16384)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 	if err != nil {
@@ -92,7 +100,29 @@ func Open(dsn string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	return &Store{db: db, engine: SQLite}, nil
+	st := &Store{db: db, engine: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go st.checkpointLoop(checkpointEvery)
+	return st, nil
+}
+
+const checkpointEvery = 500 * time.Millisecond
+
+// checkpointLoop copies the SQLite WAL into the database every interval, without waiting
+// for readers or blocking the writer (a passive checkpoint), until Close.
+func (s *Store) checkpointLoop(every time.Duration) {
+	defer close(s.stopped)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+			// A failure (the database busy or closing) leaves the work to the next tick, or
+			// to the automatic checkpoint.
+			_, _ = s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 // Engine reports the engine in use.
@@ -102,7 +132,13 @@ func (s *Store) Engine() Engine { return s.engine }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stop != nil {
+		s.closing.Do(func() { close(s.stop) })
+		<-s.stopped
+	}
+	return s.db.Close()
+}
 
 func (s *Store) provider() (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations, "migrations/"+string(s.engine))
