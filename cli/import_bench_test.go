@@ -12,12 +12,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/server"
+	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/storetest"
 )
 
@@ -63,8 +65,15 @@ func BenchmarkImportCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The server's clock runs from 2026-08-20 while the cards enroll, and from just after the
+	// last transaction (2026-11-30) during the import, so that every purchase falls after its
+	// card's enrollment and none is in the future: the import evaluates real rewards.
+	var offset atomic.Int64
+	setClock := func(at time.Time) { offset.Store(int64(time.Until(at))) }
+	setClock(time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC))
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	srv, err := server.New(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "bench", Log: logFile, Out: io.Discard,
-		MasterKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="})
+		MasterKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", Now: now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,6 +84,7 @@ func BenchmarkImportCSV(b *testing.B) {
 	ids := seedBench(b, srv.Platform(), cards)
 	file := filepath.Join(dir, "txns.csv")
 	writeBenchCSV(b, file, ids, txns)
+	setClock(time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC))
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -89,6 +99,12 @@ func BenchmarkImportCSV(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	// The import must have produced rewards, or it measured nothing of the engine.
+	_, total, err := srv.Platform().AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-BENCH", Limit: 1})
+	if err != nil || total == 0 {
+		b.Fatalf("no rewards after the import (%v)", err)
+	}
+	b.ReportMetric(float64(total), "rewards")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MiB")
@@ -126,13 +142,13 @@ func seedBench(b *testing.B, p *platform.Platform, n int) []string {
 		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-BENCH", "name": "g", "enrollStart": "2026-01-01T00:00:00+08:00",
 			"enrollEnd": "2027-12-31T00:00:00+08:00", "capacity": 0, "eligibility": map[string]any{}}},
 		"offers": []any{
-			map[string]any{"offerId": "OF-B-EACH", "name": "each", "billing": map[string]any{"period": "month"},
+			map[string]any{"offerId": "OF-B-EACH", "name": "each", "billing": map[string]any{"period": "month", "settlementDelayDays": 90},
 				"match": map[string]any{"mcc": []string{"5812"}, "minAmount": 10}, "goal": map[string]any{"type": "each"},
 				"reward": map[string]any{"type": "Cash", "percent": 5, "cap": 20}, "limits": map[string]any{"perCardPerPeriod": 5}},
-			map[string]any{"offerId": "OF-B-SPEND", "name": "spend", "billing": map[string]any{"period": "month"},
+			map[string]any{"offerId": "OF-B-SPEND", "name": "spend", "billing": map[string]any{"period": "month", "settlementDelayDays": 90},
 				"match": map[string]any{}, "goal": map[string]any{"type": "spend", "threshold": 500},
 				"reward": map[string]any{"type": "Cash", "amount": 30}},
-			map[string]any{"offerId": "OF-B-COUNT", "name": "count", "billing": map[string]any{"period": "week"},
+			map[string]any{"offerId": "OF-B-COUNT", "name": "count", "billing": map[string]any{"period": "week", "settlementDelayDays": 90},
 				"match": map[string]any{"mcc": []string{"5411"}}, "goal": map[string]any{"type": "count", "threshold": 3},
 				"reward": map[string]any{"type": "Point", "amount": 100}},
 		},
