@@ -461,7 +461,7 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		}
 	}
 	offers := map[string]*engine.Offer{}
-	var fullUnits []string
+	var fullUnits []store.RewardUnit
 	for _, w := range work {
 		w.fresh = batchTxns(w.unit, batch)
 		purchasesOnly := batch != nil && w.c.campaign.Aggregation != "account" &&
@@ -475,7 +475,7 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			}
 		}
 		if len(w.full) > 0 {
-			fullUnits = append(fullUnits, w.unit.Key)
+			fullUnits = append(fullUnits, rewardUnit(w.unit))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(offers)) { // one order everywhere: no deadlocks
@@ -521,6 +521,14 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		}
 	}
 	return nil
+}
+
+// rewardUnit names the unit for reading its rewards.
+func rewardUnit(u *engine.Unit) store.RewardUnit {
+	if u.AccountVuid != "" {
+		return store.RewardUnit{Key: u.Key, AppID: u.AccountAppID, Vuid: u.AccountVuid}
+	}
+	return store.RewardUnit{Key: u.Key, CardID: u.CardIDs()[0]}
 }
 
 // billCache answers the bill of an offer's period, creating it when new, with its status as

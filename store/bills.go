@@ -303,7 +303,8 @@ func (s *Store) ExpireRewards(ctx context.Context, now time.Time) ([]string, err
 // generated.
 func (s *Store) OfferHistory(ctx context.Context, offerID string) (hasRewards, generated bool, err error) {
 	var rewards, gen int
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT (SELECT COUNT(*) FROM rewards WHERE offer_id = ?),
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT
+		(SELECT COUNT(*) FROM (SELECT 1 FROM bills b JOIN rewards r ON r.bill_id = b.bill_id WHERE b.offer_id = ? LIMIT 1) x),
 		(SELECT COUNT(*) FROM bills WHERE offer_id = ? AND status <> 0)`), offerID, offerID).Scan(&rewards, &gen)
 	return rewards > 0, gen > 0, s.wrap(err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -408,76 +409,139 @@ type StoredReward struct {
 	BillOpen bool // its bill is not generated yet
 }
 
-// UnitRewards reads the stored rewards of the units, by reward id.
-func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
+// RewardUnit names a reward unit whose rewards to read: a card, or an account.
+type RewardUnit struct {
+	Key         string
+	CardID      string // a card's unit
+	AppID, Vuid string // an account's unit
+}
+
+// UnitRewards reads the stored rewards of the units, by reward id: a card's through its
+// reward cards, an account's through its user.
+func (t *Tx) UnitRewards(units []RewardUnit) (map[string]*StoredReward, error) {
 	out := map[string]*StoredReward{}
-	return out, t.readRewards(unitKeys, 1, `r.unit_key = ?`, func(r *StoredReward) { out[r.RewardID] = r })
+	keys := make(map[string]bool, len(units))
+	var cards []string
+	for _, u := range units {
+		keys[u.Key] = true
+		if u.CardID != "" {
+			cards = append(cards, u.CardID)
+			continue
+		}
+		if err := t.readRewards(rewardsWhere+`r.account_app_id = ? AND r.account_vuid = ?`, []any{u.AppID, u.Vuid}, func(r *StoredReward) {
+			if r.UnitKey == u.Key {
+				out[r.RewardID] = r
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	err := t.cardRewards(cards, nil, func(r *StoredReward) {
+		if keys[r.UnitKey] {
+			out[r.RewardID] = r
+		}
+	})
+	return out, err
 }
 
 // Rewards reads stored rewards by id; unknown ids are left out.
 func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
 	out := make(map[string]*StoredReward, len(ids))
-	return out, t.readRewards(ids, 1, `r.reward_id = ?`, func(r *StoredReward) { out[r.RewardID] = r })
+	for len(ids) > 0 {
+		n := min(256, len(ids))
+		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
+		if err := t.readRewards(rewardsWhere+`r.reward_id IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(ids[:n]), func(r *StoredReward) {
+			out[r.RewardID] = r
+		}); err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
 }
 
-// UnitBill names the rewards of one unit on one bill.
+// UnitBill names the rewards of one card's unit on one bill.
 type UnitBill struct {
 	UnitKey string
+	CardID  string
 	BillID  string
 }
 
-// UnitBillRewards reads the stored rewards of each unit on each bill.
+// UnitBillRewards reads the stored rewards of each card unit on each bill.
 func (t *Tx) UnitBillRewards(keys []UnitBill) (map[UnitBill][]*StoredReward, error) {
 	out := make(map[UnitBill][]*StoredReward, len(keys))
-	args := make([]string, 0, 2*len(keys))
+	want := make(map[[2]string]UnitBill, len(keys))
+	cards, bills := map[string]bool{}, map[string]bool{}
 	for _, k := range keys {
-		args = append(args, k.UnitKey, k.BillID)
+		want[[2]string{k.UnitKey, k.BillID}] = k
+		cards[k.CardID], bills[k.BillID] = true, true
 	}
-	return out, t.readRewards(args, 2, `(r.unit_key = ? AND r.bill_id = ?)`, func(r *StoredReward) {
-		k := UnitBill{r.UnitKey, r.BillID}
-		out[k] = append(out[k], r)
+	seen := map[string]bool{}
+	err := t.cardRewards(slices.Sorted(maps.Keys(cards)), slices.Sorted(maps.Keys(bills)), func(r *StoredReward) {
+		if k, ok := want[[2]string{r.UnitKey, r.BillID}]; ok && !seen[r.RewardID] {
+			seen[r.RewardID] = true
+			out[k] = append(out[k], r)
+		}
 	})
+	return out, err
 }
 
-// readRewards reads the stored rewards matching any of the conditions cond (with per
-// arguments each, taken in turn from args), in chunks of one statement.
-func (t *Tx) readRewards(args []string, per int, cond string, each func(*StoredReward)) error {
-	const chunk = 256
-	for len(args) > 0 {
-		n := min(chunk, len(args)/per)
-		part := make([]any, n*per)
-		for i, a := range args[:n*per] {
-			part[i] = a
-		}
-		args = args[n*per:]
-		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.bill_id, r.earn_key, r.engine_met, r.engine_voided,
-			r.wanted_amount, r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount,
-			r.calculate_message, r.offer_id, b.status FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
-			WHERE `+cond+strings.Repeat(" OR "+cond, n-1), part...)
+// cardRewards reads the rewards of the cards (on the bills, when given). A reward of several
+// of the cards comes once per card.
+func (t *Tx) cardRewards(cards, bills []string, each func(*StoredReward)) error {
+	onBills := ""
+	if len(bills) > 0 {
+		onBills = ` AND r.bill_id IN (?` + strings.Repeat(", ?", len(bills)-1) + `)`
+	}
+	for len(cards) > 0 {
+		n := min(256, len(cards))
+		// CROSS JOIN keeps SQLite's planner on the cards' index, not on the few bills' (which
+		// hold every card's rewards); PostgreSQL plans it as any join, from its statistics.
+		err := t.readRewards(` FROM reward_cards rc CROSS JOIN rewards r JOIN bills b ON b.bill_id = r.bill_id
+			WHERE rc.card_id IN (?`+strings.Repeat(", ?", n-1)+`) AND r.reward_id = rc.reward_id`+onBills,
+			append(strs(cards[:n]), strs(bills)...), each)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var r StoredReward
-			var met, engVoided, voided int64
-			var billStatus int
-			if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.BillID, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount,
-				&r.EventTotal, &r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message, &r.OfferID,
-				&billStatus); err != nil {
-				rows.Close()
-				return err
-			}
-			r.Met, r.Computed.Voided, r.Outcome.Voided = met == 1, engVoided == 1, voided == 1
-			r.BillOpen = billStatus == vsrp.BillOpen
-			each(&r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return t.s.wrap(err)
-		}
+		cards = cards[n:]
 	}
 	return nil
+}
+
+func strs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// rewardsWhere is the FROM clause of readRewards for a condition on the rewards r alone.
+const rewardsWhere = ` FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHERE `
+
+// readRewards reads the stored rewards of a FROM clause that names them r and their bills b.
+func (t *Tx) readRewards(from string, args []any, each func(*StoredReward)) error {
+	rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.bill_id, r.earn_key, r.engine_met, r.engine_voided,
+		r.wanted_amount, r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount,
+		r.calculate_message, r.offer_id, b.status`+from, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r StoredReward
+		var met, engVoided, voided int64
+		var billStatus int
+		if err := rows.Scan(&r.RewardID, &r.UnitKey, &r.BillID, &r.EarnKey, &met, &engVoided, &r.Wanted, &r.EventCount,
+			&r.EventTotal, &r.Computed.Message, &r.Status, &voided, &r.Amount, &r.Outcome.Message, &r.OfferID,
+			&billStatus); err != nil {
+			return err
+		}
+		r.Met, r.Computed.Voided, r.Outcome.Voided = met == 1, engVoided == 1, voided == 1
+		r.BillOpen = billStatus == vsrp.BillOpen
+		each(&r)
+	}
+	return t.s.wrap(rows.Err())
 }
 
 // InsertReward stores a new reward computed by the rules, with its cards.
@@ -543,8 +607,8 @@ type Candidate struct {
 // rewards of generated bills already took of the budget.
 func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 	rows, err := t.query(`SELECT r.reward_id, r.earn_key, r.wanted_amount, r.engine_message
-		FROM rewards r JOIN bills b ON b.bill_id = r.bill_id
-		WHERE r.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`, offerID)
+		FROM bills b JOIN rewards r ON r.bill_id = b.bill_id
+		WHERE b.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`, offerID)
 	if err != nil {
 		return nil, 0, t.s.wrap(err)
 	}
@@ -562,8 +626,8 @@ func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 		return nil, 0, err
 	}
 	var spent sql.NullInt64
-	err = t.queryRow(`SELECT SUM(COALESCE(r.confirmed_amount, r.calculated_amount)) FROM rewards r
-		JOIN bills b ON b.bill_id = r.bill_id WHERE r.offer_id = ? AND b.status <> 0 AND r.voided = 0`, offerID).Scan(&spent)
+	err = t.queryRow(`SELECT SUM(COALESCE(r.confirmed_amount, r.calculated_amount)) FROM bills b
+		JOIN rewards r ON r.bill_id = b.bill_id WHERE b.offer_id = ? AND b.status <> 0 AND r.voided = 0`, offerID).Scan(&spent)
 	return out, spent.Int64, t.s.wrap(err)
 }
 

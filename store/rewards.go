@@ -249,7 +249,7 @@ func (s *Store) AdminRewards(ctx context.Context, q AdminRewardQuery) ([]*vsrp.R
 		args = append(args, q.CampaignID)
 	}
 	if q.OfferID != "" {
-		where += ` AND r.offer_id = ?`
+		where += ` AND b.offer_id = ?`
 		args = append(args, q.OfferID)
 	}
 	if q.Status != nil {
