@@ -21,6 +21,10 @@ type Tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts map[string]*sql.Stmt // prepared once per transaction: a batch runs each many times
+
+	inserts []rewardInsert // rewards held to store many to a statement (flushRewards)
+	updates []rewardUpdate
+	held    map[string]bool // ids of the held inserts
 }
 
 // errRetry makes WriteTx start the transaction over.
@@ -34,7 +38,10 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			t := &Tx{s: s, tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
 			defer t.closeStmts()
-			return fn(t)
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.flushRewards()
 		})
 		var pg *pgconn.PgError
 		if attempt < 5 && (errors.Is(err, errRetry) || errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")) {
@@ -521,6 +528,9 @@ const rewardsWhere = ` FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHER
 
 // readRewards reads the stored rewards of a FROM clause that names them r and their bills b.
 func (t *Tx) readRewards(from string, args []any, each func(*StoredReward)) error {
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
 	rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.bill_id, r.earn_key, r.engine_met, r.engine_voided,
 		r.wanted_amount, r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount,
 		r.calculate_message, r.offer_id, b.status`+from, args...)
@@ -544,36 +554,48 @@ func (t *Tx) readRewards(from string, args []any, each func(*StoredReward)) erro
 	return t.s.wrap(rows.Err())
 }
 
+// Rewards written by the engine are held in the transaction and stored many rows to a
+// statement: before any read of rewards, before an update of a held one, and before commit.
+type rewardInsert struct {
+	c     Computed
+	o     Outcome
+	proto *vsrp.Reward
+	now   time.Time
+}
+
+type rewardUpdate struct {
+	c       Computed
+	o       Outcome
+	changed bool
+	now     time.Time
+}
+
+// rewardRows is how many rewards go in one statement (26 arguments each).
+const rewardRows = 64
+
 // InsertReward stores a new reward computed by the rules, with its cards.
 func (t *Tx) InsertReward(c *Computed, o Outcome, proto *vsrp.Reward, now time.Time) error {
-	if _, err := t.exec(`INSERT INTO rewards (reward_id, bill_id, campaign_id, offer_id, account_app_id, account_vuid,
-		status, voided, name, type, provider, code, currency, calculated_amount, calculate_message, calculated_at,
-		claim_required, created_at, unit_key, earn_key, engine_met, engine_voided, wanted_amount, engine_message,
-		event_count, event_total_amount)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.RewardID, proto.Bill.ID, proto.CampaignID, proto.OfferID, proto.AccountAppID, proto.AccountVuid,
-		o.Status, b2i(o.Voided), proto.Name, proto.Type, proto.Provider, proto.Code, proto.Currency, o.Amount, o.Message,
-		micros(now), b2i(proto.ClaimRequired), micros(proto.CreatedAt), c.UnitKey, c.EarnKey, b2i(c.Met), b2i(c.Voided),
-		c.Wanted, c.Message, c.EventCount, c.EventTotal); err != nil {
-		return err
+	t.inserts = append(t.inserts, rewardInsert{c: *c, o: o, proto: proto, now: now})
+	if t.held == nil {
+		t.held = map[string]bool{}
 	}
-	for _, card := range proto.CardIDs {
-		if _, err := t.exec(`INSERT INTO reward_cards (card_id, created_at, reward_id) VALUES (?, ?, ?)`,
-			card, micros(proto.CreatedAt), c.RewardID); err != nil {
-			return err
-		}
-	}
+	t.held[c.RewardID] = true
 	return nil
 }
 
 // UpdateReward replaces a stored reward's computation and outcome; calculatedAt moves when the
 // outcome changes. cards, when given, are added to the reward's cards (an account's new cards).
 func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []string, now time.Time) error {
-	if _, err := t.exec(`UPDATE rewards SET earn_key = ?, engine_met = ?, engine_voided = ?, wanted_amount = ?,
-		engine_message = ?, event_count = ?, event_total_amount = ?, status = ?, voided = ?, calculated_amount = ?,
-		calculate_message = ?, calculated_at = CASE WHEN ? = 1 THEN ? ELSE calculated_at END WHERE reward_id = ?`,
-		c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal, o.Status, b2i(o.Voided),
-		o.Amount, o.Message, b2i(outcomeChanged), micros(now), c.RewardID); err != nil {
+	if t.held[c.RewardID] || len(cards) > 0 {
+		if err := t.flushRewards(); err != nil {
+			return err
+		}
+	}
+	t.updates = append(t.updates, rewardUpdate{c: *c, o: o, changed: outcomeChanged, now: now})
+	if len(cards) == 0 {
+		return nil
+	}
+	if err := t.flushRewards(); err != nil {
 		return err
 	}
 	for _, card := range cards {
@@ -586,8 +608,92 @@ func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []s
 	return nil
 }
 
+// flushRewards stores the held reward inserts and updates.
+func (t *Tx) flushRewards() error {
+	for len(t.inserts) > 0 {
+		n := min(rewardRows, len(t.inserts))
+		if err := t.insertRewards(t.inserts[:n]); err != nil {
+			return err
+		}
+		t.inserts = t.inserts[n:]
+	}
+	t.inserts, t.held = nil, nil
+	for len(t.updates) > 0 {
+		n := min(rewardRows, len(t.updates))
+		if err := t.updateRewards(t.updates[:n]); err != nil {
+			return err
+		}
+		t.updates = t.updates[n:]
+	}
+	t.updates = nil
+	return nil
+}
+
+func (t *Tx) insertRewards(rs []rewardInsert) error {
+	const cols = 26
+	args := make([]any, 0, len(rs)*cols)
+	var cardArgs []any
+	for _, r := range rs {
+		c, o, proto := &r.c, &r.o, r.proto
+		args = append(args, c.RewardID, proto.Bill.ID, proto.CampaignID, proto.OfferID, proto.AccountAppID, proto.AccountVuid,
+			o.Status, b2i(o.Voided), proto.Name, proto.Type, proto.Provider, proto.Code, proto.Currency, o.Amount, o.Message,
+			micros(r.now), b2i(proto.ClaimRequired), micros(proto.CreatedAt), c.UnitKey, c.EarnKey, b2i(c.Met), b2i(c.Voided),
+			c.Wanted, c.Message, c.EventCount, c.EventTotal)
+		for _, card := range proto.CardIDs {
+			cardArgs = append(cardArgs, card, micros(proto.CreatedAt), c.RewardID)
+		}
+	}
+	if _, err := t.exec(`INSERT INTO rewards (reward_id, bill_id, campaign_id, offer_id, account_app_id, account_vuid,
+		status, voided, name, type, provider, code, currency, calculated_amount, calculate_message, calculated_at,
+		claim_required, created_at, unit_key, earn_key, engine_met, engine_voided, wanted_amount, engine_message,
+		event_count, event_total_amount) VALUES `+placeholders(len(rs), cols), args...); err != nil {
+		return err
+	}
+	for len(cardArgs) > 0 {
+		n := min(3*rewardRows, len(cardArgs)/3)
+		if _, err := t.exec(`INSERT INTO reward_cards (card_id, created_at, reward_id) VALUES `+placeholders(n, 3), cardArgs[:3*n]...); err != nil {
+			return err
+		}
+		cardArgs = cardArgs[3*n:]
+	}
+	return nil
+}
+
+// updateRewards updates rewards from a list of values in one statement. The casts give
+// PostgreSQL the values' types (parameters in VALUES are text to it otherwise).
+func (t *Tx) updateRewards(us []rewardUpdate) error {
+	const row = `(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
+		CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
+		CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))`
+	args := make([]any, 0, len(us)*14)
+	for _, u := range us {
+		c, o := &u.c, &u.o
+		args = append(args, c.RewardID, c.EarnKey, b2i(c.Met), b2i(c.Voided), c.Wanted, c.Message, c.EventCount, c.EventTotal,
+			o.Status, b2i(o.Voided), o.Amount, o.Message, b2i(u.changed), micros(u.now))
+	}
+	_, err := t.exec(`WITH v (reward_id, earn_key, engine_met, engine_voided, wanted_amount, engine_message, event_count,
+		event_total_amount, status, voided, calculated_amount, calculate_message, changed, now) AS (VALUES `+
+		strings.TrimSuffix(strings.Repeat(row+", ", len(us)), ", ")+`)
+		UPDATE rewards SET earn_key = v.earn_key, engine_met = v.engine_met, engine_voided = v.engine_voided,
+		wanted_amount = v.wanted_amount, engine_message = v.engine_message, event_count = v.event_count,
+		event_total_amount = v.event_total_amount, status = v.status, voided = v.voided,
+		calculated_amount = v.calculated_amount, calculate_message = v.calculate_message,
+		calculated_at = CASE WHEN v.changed = 1 THEN v.now ELSE rewards.calculated_at END
+		FROM v WHERE rewards.reward_id = v.reward_id`, args...)
+	return err
+}
+
+// placeholders answers n rows of cols parameters for a VALUES list.
+func placeholders(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
 // SetOutcome sets what the reward shows; calculatedAt moves only when something changed.
 func (t *Tx) SetOutcome(rewardID string, o Outcome, now time.Time) error {
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
 	_, err := t.exec(`UPDATE rewards SET status = ?, voided = ?, calculated_amount = ?, calculate_message = ?, calculated_at = ?
 		WHERE reward_id = ? AND (status <> ? OR voided <> ? OR calculated_amount <> ? OR calculate_message <> ?)`,
 		o.Status, b2i(o.Voided), o.Amount, o.Message, micros(now), rewardID, o.Status, b2i(o.Voided), o.Amount, o.Message)
@@ -606,6 +712,9 @@ type Candidate struct {
 // BudgetState answers the offer's rewards of open bills that the rules met, and what
 // rewards of generated bills already took of the budget.
 func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
+	if err := t.flushRewards(); err != nil {
+		return nil, 0, err
+	}
 	rows, err := t.query(`SELECT r.reward_id, r.earn_key, r.wanted_amount, r.engine_message
 		FROM bills b JOIN rewards r ON r.bill_id = b.bill_id
 		WHERE b.offer_id = ? AND b.status = 0 AND r.engine_met = 1 ORDER BY r.earn_key`, offerID)
