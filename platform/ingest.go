@@ -461,7 +461,6 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		}
 	}
 	offers := map[string]*engine.Offer{}
-	var fullUnits []store.RewardUnit
 	for _, w := range work {
 		w.fresh = batchTxns(w.unit, batch)
 		purchasesOnly := batch != nil && w.c.campaign.Aggregation != "account" &&
@@ -474,9 +473,6 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 				w.full = append(w.full, o)
 			}
 		}
-		if len(w.full) > 0 {
-			fullUnits = append(fullUnits, rewardUnit(w.unit))
-		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(offers)) { // one order everywhere: no deadlocks
 		if err := tx.LockOffer(id); err != nil {
@@ -487,6 +483,13 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 	keys := slices.Sorted(maps.Keys(work))
 	if err := p.evaluateIncremental(tx, keys, work, &bills, now); err != nil {
 		return err
+	}
+	// The units to evaluate in full, known only now: the incremental pass hands some back.
+	var fullUnits []store.RewardUnit
+	for _, k := range keys {
+		if w := work[k]; len(w.full) > 0 {
+			fullUnits = append(fullUnits, rewardUnit(w.unit))
+		}
 	}
 	if len(fullUnits) == 0 {
 		return nil

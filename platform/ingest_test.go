@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"maps"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -424,6 +425,35 @@ func TestOfferChangeReevaluates(t *testing.T) {
 		if page.Total != 1 || page.Rewards[0].CalculatedAmount != 2000 {
 			t.Fatalf("after the change: %d rewards, first %+v; want one of 20.00 (20%% of 100.00; the 5814 purchase no longer counts)",
 				page.Total, page.Rewards[0])
+		}
+	})
+}
+
+// A spend reward voided by a change of its offer keeps no running state: the next purchase of
+// its period recomputes it from the stored transactions under the current rules.
+func TestPurchaseAfterOfferChangeCountsUnderNewRules(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		spend := func(mcc string) map[string]any {
+			return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},
+				"goal": map[string]any{"type": "spend", "threshold": 300}, "reward": map[string]any{"type": "Cash", "amount": 25}})
+		}
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5812")), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
+		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5411")), false); err != nil {
+			t.Fatal(err)
+		}
+		b := purchase("B", card, "100", testNow.Add(2*time.Minute))
+		b.MCC = "5411"
+		ingest(t, p, []platform.TxnInput{b})
+		want := `status=0 voided=false amount=0 n=1 total=10000 msg="spent 100.00 of 300.00"`
+		if got := rewardState(t, st); len(got) != 1 || slices.Collect(maps.Values(got))[0] != want {
+			t.Fatalf("rewards: %v\nwant one: %s (the 5812 purchase no longer counts)", got, want)
 		}
 	})
 }
