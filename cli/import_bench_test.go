@@ -8,11 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/pprof"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,11 +49,13 @@ func luhn15(prefix string) string {
 
 // BenchmarkImportCSV ingests a CSV of transactions through the CLI into a server, as an
 // operator would: `vsrp txn import FILE`. Cards, enrollments and the campaign (3 offers) are
-// set up first through the platform; only the import is timed.
+// set up first through the platform; then the server runs as a process of its own (this test
+// binary, re-executed) so that its peak memory is its own, and only the import is timed.
 //
 //	VSRP_BENCH_CARDS=100000 VSRP_BENCH_TXNS=1000000 go test -run=^$ -bench=ImportCSV -benchtime=1x ./cli/
 //
-// With VSRP_BENCH_DB=postgres it runs on PostgreSQL (VSRP_TEST_POSTGRES_URL must be set).
+// With VSRP_BENCH_DB=postgres it runs on PostgreSQL (VSRP_TEST_POSTGRES_URL must be set);
+// VSRP_BENCH_SERVER_CPUPROFILE=FILE writes the server process's CPU profile.
 func BenchmarkImportCSV(b *testing.B) {
 	cards, txns := benchScale("VSRP_BENCH_CARDS", 2000), benchScale("VSRP_BENCH_TXNS", 20000)
 	dir := b.TempDir()
@@ -61,37 +64,45 @@ func BenchmarkImportCSV(b *testing.B) {
 		db = storetest.PostgresURL(b)
 	}
 	ctx := context.Background()
-	logFile, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	// The server's clock runs from 2026-08-20 while the cards enroll, and from just after the
 	// last transaction (2026-11-30) during the import, so that every purchase falls after its
 	// card's enrollment and none is in the future: the import evaluates real rewards.
-	var offset atomic.Int64
-	setClock := func(at time.Time) { offset.Store(int64(time.Until(at))) }
-	setClock(time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC))
-	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	srv, err := server.New(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "bench", Log: logFile, Out: io.Discard,
-		MasterKey: "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=", Now: now})
+	seedAt, importAt := time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)
+	srv := benchServer(b, db, io.Discard, seedAt)
+	ids := seedBench(b, srv.Platform(), cards)
+	if err := srv.Shutdown(ctx); err != nil {
+		b.Fatal(err)
+	}
+	file := filepath.Join(dir, "txns.csv")
+	writeBenchCSV(b, file, ids, txns)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "VSRP_BENCH_SERVE="+db, "VSRP_BENCH_SERVE_AT="+importAt.Format(time.RFC3339))
+	logs, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
 		b.Fatal(err)
 	}
-	defer srv.Shutdown(ctx)
-	ids := seedBench(b, srv.Platform(), cards)
-	file := filepath.Join(dir, "txns.csv")
-	writeBenchCSV(b, file, ids, txns)
-	setClock(time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("server process: %v", err)
+	}
+	url = strings.TrimSpace(url)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
 		var out, errOut strings.Builder
-		if code := Main([]string{"txn", "import", "--server", srv.URL(), "--admin-token", "bench", file}, &out, &errOut); code != 0 {
-			logs, _ := os.ReadFile(logFile.Name())
-			b.Fatalf("import failed: %s %s\nserver log tail: %s", out.String(), errOut.String(), logs[max(0, len(logs)-3000):])
+		if code := Main([]string{"txn", "import", "--server", url, "--admin-token", "bench", file}, &out, &errOut); code != 0 {
+			tail, _ := os.ReadFile(logs.Name())
+			b.Fatalf("import failed: %s %s\nserver log tail: %s", out.String(), errOut.String(), tail[max(0, len(tail)-3000):])
 		}
 		b.ReportMetric(float64(txns)/time.Since(start).Seconds(), "txns/s")
 		if !strings.Contains(out.String(), fmt.Sprintf("%d accepted", txns)) && b.N == 1 {
@@ -99,23 +110,76 @@ func BenchmarkImportCSV(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(peakRSS(b, cmd.Process.Pid), "server-peak-RSS-MiB")
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
 	// The import must have produced rewards, or it measured nothing of the engine.
+	srv = benchServer(b, db, io.Discard, importAt)
+	defer srv.Shutdown(ctx)
 	_, total, err := srv.Platform().AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-BENCH", Limit: 1})
 	if err != nil || total == 0 {
 		b.Fatalf("no rewards after the import (%v)", err)
 	}
 	b.ReportMetric(float64(total), "rewards")
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MiB")
-	b.ReportMetric(peakRSS(b), "peak-RSS-MiB")
-
 }
 
-// peakRSS answers the process's peak resident set (VmHWM) in MiB: server, CLI and set-up
-// together, as they share this process.
-func peakRSS(b *testing.B) float64 {
-	status, err := os.ReadFile("/proc/self/status")
+const benchMasterKey = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+
+// benchServer starts a server on the database whose clock starts at the time given.
+func benchServer(tb testing.TB, db string, log io.Writer, at time.Time) *server.Server {
+	offset := time.Until(at)
+	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "bench", Log: log,
+		Out: io.Discard, MasterKey: benchMasterKey, Now: func() time.Time { return time.Now().Add(offset) }})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return srv
+}
+
+// TestMain serves the benchmark's server process when VSRP_BENCH_SERVE names a database: it
+// prints the server's URL and serves until interrupted.
+func TestMain(m *testing.M) {
+	db := os.Getenv("VSRP_BENCH_SERVE")
+	if db == "" {
+		os.Exit(m.Run())
+	}
+	at, err := time.Parse(time.RFC3339, os.Getenv("VSRP_BENCH_SERVE_AT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "VSRP_BENCH_SERVE_AT:", err)
+		os.Exit(2)
+	}
+	if prof := os.Getenv("VSRP_BENCH_SERVER_CPUPROFILE"); prof != "" { // where the server's time goes
+		f, err := os.Create(prof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	srv := benchServer(&exitTB{}, db, os.Stderr, at)
+	fmt.Println(srv.URL())
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	<-stop
+	_ = srv.Shutdown(context.Background())
+	pprof.StopCPUProfile()
+	os.Exit(0)
+}
+
+// exitTB is the testing.TB of the server process: a failure ends the process.
+type exitTB struct{ testing.TB }
+
+func (exitTB) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(2) }
+
+// peakRSS answers a process's peak resident set (VmHWM) in MiB.
+func peakRSS(b *testing.B, pid int) float64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
@@ -125,6 +189,7 @@ func peakRSS(b *testing.B) float64 {
 			return float64(kb) / 1024
 		}
 	}
+	b.Fatalf("no VmHWM for process %d", pid)
 	return 0
 }
 

@@ -60,7 +60,7 @@ func (p *Platform) evaluateIncremental(tx *store.Tx, keys []string, work map[str
 					case o.Goal != "each":
 						ids = append(ids, rewardID(key))
 					case o.PerPeriod > 0:
-						groups = append(groups, store.UnitBill{UnitKey: w.unit.Key, CardID: t.CardID, BillID: bill.ID})
+						groups = append(groups, store.UnitBill{UnitKey: w.unit.Key, BillID: bill.ID})
 					}
 				}
 				ch.add.Count++
@@ -85,7 +85,7 @@ func (p *Platform) evaluateIncremental(tx *store.Tx, keys []string, work map[str
 			}
 			continue
 		}
-		ch.stored = periods[store.UnitBill{UnitKey: ch.w.unit.Key, CardID: ch.buys[0].CardID, BillID: ch.bill.ID}]
+		ch.stored = periods[store.UnitBill{UnitKey: ch.w.unit.Key, BillID: ch.bill.ID}]
 		for _, old := range ch.stored {
 			if _, _, ok := engine.ParseEarnKey(old.EarnKey); !ok && old.EventCount > 0 {
 				demote(ch.w, ch.o)

@@ -485,10 +485,10 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		return err
 	}
 	// The units to evaluate in full, known only now: the incremental pass hands some back.
-	var fullUnits []store.RewardUnit
+	var fullUnits []string
 	for _, k := range keys {
 		if w := work[k]; len(w.full) > 0 {
-			fullUnits = append(fullUnits, rewardUnit(w.unit))
+			fullUnits = append(fullUnits, w.unit.Key)
 		}
 	}
 	if len(fullUnits) == 0 {
@@ -524,14 +524,6 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 		}
 	}
 	return nil
-}
-
-// rewardUnit names the unit for reading its rewards.
-func rewardUnit(u *engine.Unit) store.RewardUnit {
-	if u.AccountVuid != "" {
-		return store.RewardUnit{Key: u.Key, AppID: u.AccountAppID, Vuid: u.AccountVuid}
-	}
-	return store.RewardUnit{Key: u.Key, CardID: u.CardIDs()[0]}
 }
 
 // billCache answers the bill of an offer's period, creating it when new, with its status as

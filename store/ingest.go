@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -416,39 +415,20 @@ type StoredReward struct {
 	BillOpen bool // its bill is not generated yet
 }
 
-// RewardUnit names a reward unit whose rewards to read: a card, or an account.
-type RewardUnit struct {
-	Key         string
-	CardID      string // a card's unit
-	AppID, Vuid string // an account's unit
-}
-
-// UnitRewards reads the stored rewards of the units, by reward id: a card's through its
-// reward cards, an account's through its user.
-func (t *Tx) UnitRewards(units []RewardUnit) (map[string]*StoredReward, error) {
+// UnitRewards reads the stored rewards of the units, by reward id.
+func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
 	out := map[string]*StoredReward{}
-	keys := make(map[string]bool, len(units))
-	var cards []string
-	for _, u := range units {
-		keys[u.Key] = true
-		if u.CardID != "" {
-			cards = append(cards, u.CardID)
-			continue
-		}
-		if err := t.readRewards(rewardsWhere+`r.account_app_id = ? AND r.account_vuid = ?`, []any{u.AppID, u.Vuid}, func(r *StoredReward) {
-			if r.UnitKey == u.Key {
-				out[r.RewardID] = r
-			}
+	for len(unitKeys) > 0 {
+		n := min(256, len(unitKeys))
+		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
+		if err := t.readRewards(rewardsWhere+`r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(unitKeys[:n]), func(r *StoredReward) {
+			out[r.RewardID] = r
 		}); err != nil {
 			return nil, err
 		}
+		unitKeys = unitKeys[n:]
 	}
-	err := t.cardRewards(cards, nil, func(r *StoredReward) {
-		if keys[r.UnitKey] {
-			out[r.RewardID] = r
-		}
-	})
-	return out, err
+	return out, nil
 }
 
 // Rewards reads stored rewards by id; unknown ids are left out.
@@ -467,52 +447,31 @@ func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
 	return out, nil
 }
 
-// UnitBill names the rewards of one card's unit on one bill.
+// UnitBill names the rewards of one unit on one bill.
 type UnitBill struct {
 	UnitKey string
-	CardID  string
 	BillID  string
 }
 
-// UnitBillRewards reads the stored rewards of each card unit on each bill.
+// UnitBillRewards reads the stored rewards of each unit on each bill.
 func (t *Tx) UnitBillRewards(keys []UnitBill) (map[UnitBill][]*StoredReward, error) {
 	out := make(map[UnitBill][]*StoredReward, len(keys))
-	want := make(map[[2]string]UnitBill, len(keys))
-	cards, bills := map[string]bool{}, map[string]bool{}
-	for _, k := range keys {
-		want[[2]string{k.UnitKey, k.BillID}] = k
-		cards[k.CardID], bills[k.BillID] = true, true
-	}
-	seen := map[string]bool{}
-	err := t.cardRewards(slices.Sorted(maps.Keys(cards)), slices.Sorted(maps.Keys(bills)), func(r *StoredReward) {
-		if k, ok := want[[2]string{r.UnitKey, r.BillID}]; ok && !seen[r.RewardID] {
-			seen[r.RewardID] = true
+	for len(keys) > 0 {
+		n := min(128, len(keys))
+		args := make([]any, 0, 2*n)
+		for _, k := range keys[:n] {
+			args = append(args, k.UnitKey, k.BillID)
+		}
+		const cond = `(r.unit_key = ? AND r.bill_id = ?)`
+		if err := t.readRewards(rewardsWhere+cond+strings.Repeat(" OR "+cond, n-1), args, func(r *StoredReward) {
+			k := UnitBill{r.UnitKey, r.BillID}
 			out[k] = append(out[k], r)
+		}); err != nil {
+			return nil, err
 		}
-	})
-	return out, err
-}
-
-// cardRewards reads the rewards of the cards (on the bills, when given). A reward of several
-// of the cards comes once per card.
-func (t *Tx) cardRewards(cards, bills []string, each func(*StoredReward)) error {
-	onBills := ""
-	if len(bills) > 0 {
-		onBills = ` AND r.bill_id IN (?` + strings.Repeat(", ?", len(bills)-1) + `)`
+		keys = keys[n:]
 	}
-	for len(cards) > 0 {
-		n := min(256, len(cards))
-		// CROSS JOIN keeps SQLite's planner on the cards' index, not on the few bills' (which
-		// hold every card's rewards); PostgreSQL plans it as any join, from its statistics.
-		err := t.readRewards(` FROM reward_cards rc CROSS JOIN rewards r JOIN bills b ON b.bill_id = r.bill_id
-			WHERE rc.card_id IN (?`+strings.Repeat(", ?", n-1)+`) AND r.reward_id = rc.reward_id`+onBills,
-			append(strs(cards[:n]), strs(bills)...), each)
-		if err != nil {
-			return err
-		}
-		cards = cards[n:]
-	}
-	return nil
+	return out, nil
 }
 
 func strs(ss []string) []any {
