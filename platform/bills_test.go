@@ -359,6 +359,49 @@ func TestRunDueWork(t *testing.T) {
 	})
 }
 
+// Issued points expire once their validity ends: the scheduler moves them to 7.
+func TestRunDueWorkExpiresIssuedPoints(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		points := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 30}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		f.p = newPlatformAt(t, st, testNow.Add(time.Hour))
+		b := &billFixture{fixture: f, st: st, cards: []string{card}}
+		b.buy(t, "T1", card, "5812")
+		id := b.bill(t, "OF-PTS").ID
+		if _, err := f.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		r := b.reward(t, card, "OF-PTS")
+		if _, err := f.p.SettleBill(ctx, id, []platform.SettleResult{{RewardID: r.ID, Status: 4, Message: "credited"}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		r = b.reward(t, card, "OF-PTS")
+		if r.Status != vsrp.RewardSettled || r.ExpiredAt.IsZero() {
+			t.Fatalf("settled points: status %d, expiredAt %v", r.Status, r.ExpiredAt)
+		}
+		if err := newPlatformAt(t, st, r.ExpiredAt.Add(-time.Second)).RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.reward(t, card, "OF-PTS").Status; got != vsrp.RewardSettled {
+			t.Fatalf("before the validity ends: status %d, want 4", got)
+		}
+		if err := newPlatformAt(t, st, r.ExpiredAt.Add(time.Second)).RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.reward(t, card, "OF-PTS").Status; got != vsrp.RewardExpired {
+			t.Fatalf("after the validity ends: status %d, want 7", got)
+		}
+	})
+}
+
 func TestListRewardsFilters(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		b := newBillFixture(t, st, 1)

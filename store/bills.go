@@ -266,28 +266,47 @@ func (s *Store) ExpireRewards(ctx context.Context, now time.Time) ([]string, err
 	var bills []string
 	err := s.WriteTx(ctx, func(t *Tx) error {
 		bills = nil
-		rows, err := t.query(`SELECT DISTINCT bill_id FROM rewards WHERE voided = 0 AND ((status = 2 AND claim_before > 0 AND claim_before < ?)
-			OR (status = 4 AND type IN ('Coupon', 'Point') AND expired_at > 0 AND expired_at < ?))`, micros(now), micros(now))
+		// Only rewards of bills past open can be claimable (2) or issued (4): the bills lead the
+		// search, through the rewards' (bill, status) index, so open bills (all of a running
+		// import's rewards) cost nothing.
+		rows, err := t.query(`SELECT r.reward_id, r.bill_id, r.status FROM bills b JOIN rewards r ON r.bill_id = b.bill_id
+			WHERE b.status <> 0 AND r.status IN (2, 4) AND r.voided = 0 AND ((r.status = 2 AND r.claim_before > 0 AND r.claim_before < ?)
+			OR (r.status = 4 AND r.type IN ('Coupon', 'Point') AND r.expired_at > 0 AND r.expired_at < ?))`, micros(now), micros(now))
 		if err != nil {
 			return err
 		}
+		var claimable, issued []string
+		seen := map[string]bool{}
 		for rows.Next() {
-			var b string
-			if err := rows.Scan(&b); err != nil {
+			var id, bill string
+			var status int
+			if err := rows.Scan(&id, &bill, &status); err != nil {
 				rows.Close()
 				return err
 			}
-			bills = append(bills, b)
+			if !seen[bill] {
+				seen[bill] = true
+				bills = append(bills, bill)
+			}
+			if status == 4 {
+				issued = append(issued, id)
+			} else {
+				claimable = append(claimable, id)
+			}
 		}
 		rows.Close()
-		if _, err := t.exec(`UPDATE reward_items SET status = 'EXPIRED' WHERE status = 'ISSUED' AND reward_id IN (
-			SELECT reward_id FROM rewards WHERE voided = 0 AND status = 4 AND type IN ('Coupon', 'Point') AND expired_at > 0 AND expired_at < ?)`,
-			micros(now)); err != nil {
-			return err
+		if err := rows.Err(); err != nil {
+			return t.s.wrap(err)
 		}
-		if _, err := t.exec(`UPDATE rewards SET status = 7 WHERE voided = 0 AND ((status = 2 AND claim_before > 0 AND claim_before < ?)
-			OR (status = 4 AND type IN ('Coupon', 'Point') AND expired_at > 0 AND expired_at < ?))`, micros(now), micros(now)); err != nil {
-			return err
+		for _, id := range issued {
+			if _, err := t.exec(`UPDATE reward_items SET status = 'EXPIRED' WHERE reward_id = ? AND status = 'ISSUED'`, id); err != nil {
+				return err
+			}
+		}
+		for _, id := range append(claimable, issued...) {
+			if _, err := t.exec(`UPDATE rewards SET status = 7 WHERE reward_id = ?`, id); err != nil {
+				return err
+			}
 		}
 		for _, b := range bills {
 			if err := t.SettleBillStatus(b, now); err != nil {
