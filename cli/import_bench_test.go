@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"path/filepath"
 	"strconv"
@@ -55,7 +56,8 @@ func luhn15(prefix string) string {
 //	VSRP_BENCH_CARDS=100000 VSRP_BENCH_TXNS=1000000 go test -run=^$ -bench=ImportCSV -benchtime=1x ./cli/
 //
 // With VSRP_BENCH_DB=postgres it runs on PostgreSQL (VSRP_TEST_POSTGRES_URL must be set);
-// VSRP_BENCH_SERVER_CPUPROFILE=FILE writes the server process's CPU profile.
+// VSRP_BENCH_SERVER_CPUPROFILE=FILE writes the server process's CPU profile,
+// VSRP_BENCH_SERVER_MEMPROFILE=FILE its heap profile, and VSRP_BENCH_SERVER_LOG=FILE keeps its log.
 func BenchmarkImportCSV(b *testing.B) {
 	cards, txns := benchScale("VSRP_BENCH_CARDS", 2000), benchScale("VSRP_BENCH_TXNS", 20000)
 	dir := b.TempDir()
@@ -83,6 +85,12 @@ func BenchmarkImportCSV(b *testing.B) {
 		b.Fatal(err)
 	}
 	cmd.Stderr = logs
+	if keep := os.Getenv("VSRP_BENCH_SERVER_LOG"); keep != "" {
+		if logs, err = os.Create(keep); err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stderr = logs
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -167,6 +175,16 @@ func TestMain(m *testing.M) {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt)
 	<-stop
+	if prof := os.Getenv("VSRP_BENCH_SERVER_MEMPROFILE"); prof != "" { // what the server's heap holds
+		if f, err := os.Create(prof); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			status, _ := os.ReadFile("/proc/self/status")
+			fmt.Fprintf(os.Stderr, "go heap: sys %d MiB, in use %d MiB, peak-ish %d MiB\n%s", ms.HeapSys>>20, ms.HeapInuse>>20, ms.Sys>>20, status)
+			f.Close()
+		}
+	}
 	_ = srv.Shutdown(context.Background())
 	pprof.StopCPUProfile()
 	os.Exit(0)

