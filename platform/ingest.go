@@ -725,18 +725,26 @@ func historyNeeded(work map[string]*unitWork, batch map[string][]vsrp.Transactio
 // voidStale voids the unit's rewards of the offer on open bills that the rules no longer give
 // (after a change of the offer's match or goal).
 func voidStale(tx *store.Tx, o *engine.Offer, unit *engine.Unit, results []engine.Result, existing map[string]*store.StoredReward, now time.Time) error {
+	return voidUnit(tx, o, unit.Key, results, existing, "no longer counts under the offer's current rules", now)
+}
+
+// voidUnit voids the rewards of the unit for the offer on open bills other than those of the
+// results, with the message.
+func voidUnit(tx *store.Tx, o *engine.Offer, unitKey string, results []engine.Result, existing map[string]*store.StoredReward,
+	msg string, now time.Time) error {
 	keep := make(map[string]bool, len(results))
 	for _, r := range results {
 		keep[rewardID(r.Key)] = true
 	}
 	for id, old := range existing {
-		if old.UnitKey != unit.Key || old.OfferID != o.OfferID || !old.BillOpen || keep[id] || old.Outcome.Voided {
+		if old.UnitKey != unitKey || old.OfferID != o.OfferID || !old.BillOpen || keep[id] ||
+			(old.Outcome.Voided && old.Computed.Voided && old.EventCount == 0) {
 			continue
 		}
 		gone := old.Computed
-		// It counts nothing under the current rules (and keeps no running state).
+		// It counts nothing any more (and keeps no running state).
 		gone.Met, gone.Voided, gone.Wanted, gone.EarnKey, gone.EventCount, gone.EventTotal = false, true, 0, "", 0, 0
-		gone.Message = "no longer counts under the offer's current rules"
+		gone.Message = msg
 		if err := tx.UpdateReward(&gone, store.Outcome{Status: vsrp.RewardNotMet, Voided: true, Message: gone.Message}, true, nil, now); err != nil {
 			return err
 		}

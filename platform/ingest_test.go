@@ -393,6 +393,55 @@ func TestAccountAggregation(t *testing.T) {
 	})
 }
 
+// Under account aggregation, binding a card moves its transactions into the account's
+// rewards (its own reward is voided) and unbinding moves them back, on open bills.
+func TestBindingRegroupsAccountRewards(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+			"reward": map[string]any{"type": "Cash", "amount": 20}}))
+		doc = []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", doc, false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 2)
+		u, err := f.p.GetVuid(ctx, f.a, "account-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		if err := p.AddCard(ctx, f.a, u.Vuid, cards[0]); err != nil {
+			t.Fatal(err)
+		}
+		at := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "200", at), purchase("A2", cards[1], "150", at)})
+		account := `status=0 voided=false amount=0 n=1 total=20000 msg="spent 200.00 of 300.00"`
+		own := `status=0 voided=false amount=0 n=1 total=15000 msg="spent 150.00 of 300.00"`
+		check := func(when string, want ...string) {
+			t.Helper()
+			got := slices.Sorted(maps.Values(rewardState(t, st)))
+			if slices.Sort(want); !slices.Equal(got, want) {
+				t.Fatalf("%s:\ngot  %q\nwant %q", when, got, want)
+			}
+		}
+		check("before the binding", account, own)
+		if err := p.AddCard(ctx, f.a, u.Vuid, cards[1]); err != nil {
+			t.Fatal(err)
+		}
+		gone := `status=0 voided=true amount=0 n=0 total=0 msg="the card's transactions count for another account now"`
+		check("after binding the second card", `status=1 voided=false amount=2000 n=2 total=35000 msg="goal met: spent 350.00 of 300.00; fixed reward 20.00"`, gone)
+		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		if err != nil || page.Total != 1 || !slices.Equal(page.Rewards[0].CardIDs, sortedCopy(cards)) {
+			t.Fatalf("the account's rewards: %+v %v", page, err)
+		}
+		if err := p.RemoveCard(ctx, f.a, u.Vuid, cards[1]); err != nil {
+			t.Fatal(err)
+		}
+		check("after unbinding it again", account, own)
+	})
+}
+
 func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)

@@ -131,10 +131,25 @@ func (p *Platform) AddCard(ctx context.Context, a *vsrp.App, vuid, cardRef strin
 	if errors.Is(err, vsrp.ErrConflict) {
 		return vsrp.E(vsrp.CodeCardBound)
 	}
-	return storeErr(err)
+	if err != nil {
+		return storeErr(err)
+	}
+	p.regroupLogged(ctx, a.ID, c.ID, vuid)
+	return nil
 }
 
-// RemoveCard unbinds the card from the app's user; enrollments and rewards stay.
+// regroupLogged regroups the card's account rewards after a binding changed. The binding
+// stands when that fails (it is logged): the account's next transaction recomputes the
+// account's rewards in full.
+func (p *Platform) regroupLogged(ctx context.Context, appID, cardID, vuid string) {
+	if err := p.regroup(ctx, appID, cardID, vuid); err != nil {
+		p.log.ErrorContext(ctx, "recompute account rewards after a binding change", "app", appID, "card", cardID, "err", err)
+	}
+}
+
+// RemoveCard unbinds the card from the app's user. Enrollments stay; under account
+// aggregation the rewards of open bills are recomputed without the card (it counts for
+// itself again).
 // Errors: 3001, 3005 (also when the card is not bound to that user).
 func (p *Platform) RemoveCard(ctx context.Context, a *vsrp.App, vuid, cardRef string) error {
 	if _, err := p.user(ctx, a, vuid); err != nil {
@@ -148,7 +163,11 @@ func (p *Platform) RemoveCard(ctx context.Context, a *vsrp.App, vuid, cardRef st
 	if errors.Is(err, vsrp.ErrNotFound) {
 		return vsrp.E(vsrp.CodeCardNotFound)
 	}
-	return storeErr(err)
+	if err != nil {
+		return storeErr(err)
+	}
+	p.regroupLogged(ctx, a.ID, c.ID, vuid)
+	return nil
 }
 
 // ListCards lists the cards bound to the app's user, newest binding first, optionally of one
