@@ -306,7 +306,10 @@ func concurrentIngest(t *testing.T, st *store.Store, platformFor func(w int) *pl
 	ctx := context.Background()
 	each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
 		"limits": map[string]any{"perCardPerPeriod": 3, "perCardTotal": 4, "budget": 100}})
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+	// Evaluated incrementally: concurrent writers must not lose one another's purchases.
+	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+		"reward": map[string]any{"type": "Cash", "amount": 25}})
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
 		t.Fatal(err)
 	}
 	cards := enrolledCards(t, f, 6)
@@ -335,10 +338,21 @@ func concurrentIngest(t *testing.T, st *store.Store, platformFor func(w int) *pl
 	}
 	var paid int64
 	perCard := map[string]int{}
+	spent, counted := map[string]int64{}, map[string]int64{}
 	for _, r := range rs {
+		if r.OfferID == "OF-S" {
+			spent[r.CardIDs[0]] += r.EventTotalAmount
+			counted[r.CardIDs[0]] += r.EventCount
+			continue
+		}
 		if r.Status == vsrp.RewardMet && !r.Voided {
 			paid += r.CalculatedAmount
 			perCard[r.CardIDs[0]]++
+		}
+	}
+	for _, c := range cards {
+		if spent[c] != 100000 || counted[c] != 20 {
+			t.Fatalf("card %s: spend rewards count %d purchases, %d in total; want all 20, 1000.00", c, counted[c], spent[c])
 		}
 	}
 	if paid != 10000 {
