@@ -421,7 +421,7 @@ func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
 	for len(unitKeys) > 0 {
 		n := min(256, len(unitKeys))
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		if err := t.readRewards(rewardsWhere+`r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(unitKeys[:n]), func(r *StoredReward) {
+		if err := t.readRewards(`r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(unitKeys[:n]), func(r *StoredReward) {
 			out[r.RewardID] = r
 		}); err != nil {
 			return nil, err
@@ -437,7 +437,7 @@ func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
 	for len(ids) > 0 {
 		n := min(256, len(ids))
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		if err := t.readRewards(rewardsWhere+`r.reward_id IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(ids[:n]), func(r *StoredReward) {
+		if err := t.readRewards(`r.reward_id IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(ids[:n]), func(r *StoredReward) {
 			out[r.RewardID] = r
 		}); err != nil {
 			return nil, err
@@ -463,7 +463,7 @@ func (t *Tx) UnitBillRewards(keys []UnitBill) (map[UnitBill][]*StoredReward, err
 			args = append(args, k.UnitKey, k.BillID)
 		}
 		const cond = `(r.unit_key = ? AND r.bill_id = ?)`
-		if err := t.readRewards(rewardsWhere+cond+strings.Repeat(" OR "+cond, n-1), args, func(r *StoredReward) {
+		if err := t.readRewards(cond+strings.Repeat(" OR "+cond, n-1), args, func(r *StoredReward) {
 			k := UnitBill{r.UnitKey, r.BillID}
 			out[k] = append(out[k], r)
 		}); err != nil {
@@ -482,17 +482,15 @@ func strs(ss []string) []any {
 	return out
 }
 
-// rewardsWhere is the FROM clause of readRewards for a condition on the rewards r alone.
-const rewardsWhere = ` FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHERE `
-
-// readRewards reads the stored rewards of a FROM clause that names them r and their bills b.
-func (t *Tx) readRewards(from string, args []any, each func(*StoredReward)) error {
+// readRewards reads the stored rewards (r) that meet the condition, first storing the held
+// writes.
+func (t *Tx) readRewards(cond string, args []any, each func(*StoredReward)) error {
 	if err := t.flushRewards(); err != nil {
 		return err
 	}
 	rows, err := t.query(`SELECT r.reward_id, r.unit_key, r.bill_id, r.earn_key, r.engine_met, r.engine_voided,
 		r.wanted_amount, r.event_count, r.event_total_amount, r.engine_message, r.status, r.voided, r.calculated_amount,
-		r.calculate_message, r.offer_id, b.status`+from, args...)
+		r.calculate_message, r.offer_id, b.status FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHERE `+cond, args...)
 	if err != nil {
 		return err
 	}
