@@ -412,5 +412,16 @@ func (p *Platform) RunDueWork(ctx context.Context) error {
 	if _, err := p.store.ExpireRewards(ctx, now); err != nil {
 		return storeErr(err)
 	}
+	// A campaign change whose re-evaluation was interrupted (a crash) is taken up again.
+	stale, err := p.store.UnevaluatedCampaigns(ctx)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, id := range stale {
+		if err := p.Reevaluate(ctx, id); err != nil {
+			return err
+		}
+		p.log.InfoContext(ctx, "campaign change re-evaluated", "campaign_id", id)
+	}
 	return nil
 }

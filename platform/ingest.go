@@ -359,6 +359,9 @@ type compiled struct {
 	version  int
 	campaign *vsrp.Campaign
 	offers   []*engine.Offer
+	// settled: the rewards of open bills follow this version (its change was re-evaluated), so
+	// their stored state may be built upon. Read with the document, never cached.
+	settled bool
 }
 
 type campaignCache struct {
@@ -374,6 +377,16 @@ func (p *Platform) compiledCampaign(id string, load func(id string) (*store.Camp
 	if err != nil {
 		return nil, err
 	}
+	c, err := p.compileOnce(id, doc)
+	if err != nil {
+		return nil, err
+	}
+	out := *c
+	out.settled = doc.EvaluatedVersion >= doc.Version
+	return &out, nil
+}
+
+func (p *Platform) compileOnce(id string, doc *store.CampaignDoc) (*compiled, error) {
 	p.campaigns.mu.Lock()
 	defer p.campaigns.mu.Unlock()
 	if c, ok := p.campaigns.m[id]; ok && c.version == doc.Version {
@@ -463,7 +476,7 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 	offers := map[string]*engine.Offer{}
 	for _, w := range work {
 		w.fresh = batchTxns(w.unit, batch)
-		purchasesOnly := batch != nil && w.c.campaign.Aggregation != "account" &&
+		purchasesOnly := batch != nil && w.c.settled && w.c.campaign.Aggregation != "account" &&
 			!slices.ContainsFunc(w.fresh, func(t vsrp.Transaction) bool { return t.Type != vsrp.Purchase })
 		for _, o := range w.c.offers {
 			offers[o.OfferID] = o
@@ -753,8 +766,14 @@ func voidUnit(tx *store.Tx, o *engine.Offer, unitKey string, results []engine.Re
 }
 
 // Reevaluate recomputes every reward of the campaign's enrolled cards on open bills, after the
-// campaign document changed. It works through the cards in chunks, each in one transaction.
+// campaign document changed. It works through the cards in chunks, each in one transaction,
+// and then records the version as evaluated; until then ingestion evaluates the campaign's
+// units in full (an interrupted run is taken up again by RunDueWork).
 func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
+	doc, err := p.store.Campaign(ctx, campaignID, 0)
+	if err != nil {
+		return storeErr(err)
+	}
 	after := ""
 	for {
 		cards, err := p.store.EnrolledCards(ctx, campaignID, after, 1000)
@@ -762,7 +781,7 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 			return storeErr(err)
 		}
 		if len(cards) == 0 {
-			return nil
+			return storeErr(p.store.MarkEvaluated(ctx, campaignID, doc.Version))
 		}
 		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
 			return p.evaluateCards(ctx, tx, cards, nil, campaignID, p.now())

@@ -521,6 +521,51 @@ func TestPurchaseAfterOfferChangeCountsUnderNewRules(t *testing.T) {
 	})
 }
 
+// A campaign change whose re-evaluation did not run (the process died after storing it) is
+// not built upon: ingestion recomputes the campaign's units in full, and the scheduler takes
+// the re-evaluation up again.
+func TestUnevaluatedChangeIsNotBuiltUpon(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		spend := func(mcc string) map[string]any {
+			return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},
+				"goal": map[string]any{"type": "spend", "threshold": 300}, "reward": map[string]any{"type": "Cash", "amount": 25}})
+		}
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5812")), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
+		// The change is stored, its re-evaluation never runs.
+		doc := rewardCampaign(spend("5411"))
+		c, err := vsrp.ParseCampaign(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.ApplyCampaign(ctx, c, doc, testNow); err != nil {
+			t.Fatal(err)
+		}
+		if stale, err := st.UnevaluatedCampaigns(ctx); err != nil || !slices.Equal(stale, []string{"CMP-T"}) {
+			t.Fatalf("unevaluated campaigns: %v %v", stale, err)
+		}
+		b := purchase("B", card, "100", testNow.Add(2*time.Minute))
+		b.MCC = "5411"
+		ingest(t, p, []platform.TxnInput{b})
+		want := `status=0 voided=false amount=0 n=1 total=10000 msg="spent 100.00 of 300.00"`
+		if got := rewardState(t, st); len(got) != 1 || slices.Collect(maps.Values(got))[0] != want {
+			t.Fatalf("rewards: %v\nwant one: %s (the 5812 purchase no longer counts)", got, want)
+		}
+		if err := p.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if stale, err := st.UnevaluatedCampaigns(ctx); err != nil || len(stale) != 0 {
+			t.Fatalf("unevaluated campaigns after the scheduler ran: %v %v", stale, err)
+		}
+	})
+}
+
 // On PostgreSQL, writers in several processes (separate connection pools) keep the limits and
 // the budget too.
 func TestConcurrentIngestAcrossProcessesOnPostgres(t *testing.T) {

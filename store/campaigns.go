@@ -18,6 +18,9 @@ type CampaignDoc struct {
 	Version    int
 	Doc        []byte // JSON
 	AppliedAt  time.Time
+	// EvaluatedVersion is the version whose rules the rewards of open bills follow (current
+	// documents only): behind Version until the change was re-evaluated.
+	EvaluatedVersion int
 }
 
 // ApplyCampaign stores the campaign c, whose document is doc, as its next version, unless doc
@@ -42,8 +45,10 @@ func (s *Store) ApplyCampaign(ctx context.Context, c *vsrp.Campaign, doc []byte,
 			return nil
 		}
 		version++
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE campaigns SET version = ?, doc = ?, updated_at = ? WHERE campaign_id = ?`),
-			version, string(doc), micros(now), id); err != nil {
+		// A first version has no rewards to re-evaluate.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE campaigns SET version = ?, doc = ?, updated_at = ?,
+			evaluated_version = CASE WHEN ? = 1 THEN 1 ELSE evaluated_version END WHERE campaign_id = ?`),
+			version, string(doc), micros(now), version, id); err != nil {
 			return s.wrap(err)
 		}
 		changed = true
@@ -66,7 +71,8 @@ func (s *Store) Campaign(ctx context.Context, id string, version int) (*Campaign
 	var at int64
 	var err error
 	if version == 0 {
-		err = s.db.QueryRowContext(ctx, s.q(`SELECT version, doc, updated_at FROM campaigns WHERE campaign_id = ?`), id).Scan(&d.Version, &doc, &at)
+		err = s.db.QueryRowContext(ctx, s.q(`SELECT version, doc, updated_at, evaluated_version FROM campaigns WHERE campaign_id = ?`),
+			id).Scan(&d.Version, &doc, &at, &d.EvaluatedVersion)
 	} else {
 		err = s.db.QueryRowContext(ctx, s.q(`SELECT version, doc, applied_at FROM campaign_versions WHERE campaign_id = ? AND version = ?`),
 			id, version).Scan(&d.Version, &doc, &at)
@@ -76,6 +82,19 @@ func (s *Store) Campaign(ctx context.Context, id string, version int) (*Campaign
 	}
 	d.Doc, d.AppliedAt = []byte(doc), fromMicros(at)
 	return &d, nil
+}
+
+// MarkEvaluated records that the rewards of the campaign's open bills follow its version.
+func (s *Store) MarkEvaluated(ctx context.Context, id string, version int) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE campaigns SET evaluated_version = ? WHERE campaign_id = ? AND evaluated_version < ?`),
+		version, id, version)
+	return s.wrap(err)
+}
+
+// UnevaluatedCampaigns lists the campaigns whose last change was not re-evaluated yet.
+func (s *Store) UnevaluatedCampaigns(ctx context.Context) ([]string, error) {
+	ids, err := idsOf(ctx, s.db, s.q(`SELECT campaign_id FROM campaigns WHERE evaluated_version < version ORDER BY campaign_id`))
+	return ids, s.wrap(err)
 }
 
 func (s *Store) applyGroups(ctx context.Context, tx *sql.Tx, c *vsrp.Campaign) error {

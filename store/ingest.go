@@ -709,7 +709,8 @@ func (t *Tx) Campaign(id string) (*CampaignDoc, error) {
 	d := CampaignDoc{CampaignID: id}
 	var doc string
 	var at int64
-	if err := t.queryRow(`SELECT version, doc, updated_at FROM campaigns WHERE campaign_id = ?`, id).Scan(&d.Version, &doc, &at); err != nil {
+	if err := t.queryRow(`SELECT version, doc, updated_at, evaluated_version FROM campaigns WHERE campaign_id = ?`, id).Scan(&d.Version,
+		&doc, &at, &d.EvaluatedVersion); err != nil {
 		return nil, t.s.wrap(err)
 	}
 	d.Doc, d.AppliedAt = []byte(doc), fromMicros(at)
