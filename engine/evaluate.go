@@ -162,7 +162,7 @@ func (o *Offer) reached(p Progress) bool {
 // PeriodResult answers the spend or count reward of the unit for the period from its progress,
 // before limits. Its earn fields are unset: only offers that are not Incremental use them.
 func (o *Offer) PeriodResult(u *Unit, per Period, p Progress) Result {
-	r := Result{Key: o.OfferID + "|" + u.Key + "|" + per.Start, Period: per, EventCount: p.Count, EventTotal: p.Total}
+	r := Result{Key: o.PeriodKey(u, per), Period: per, EventCount: p.Count, EventTotal: p.Total}
 	switch {
 	case o.reached(p):
 		r.Met = true
@@ -178,7 +178,7 @@ func (o *Offer) PeriodResult(u *Unit, per Period, p Progress) Result {
 // EachResult answers the reward of one purchase under an each goal, before limits: net is
 // what is left of it after refunds, and counts whether that still counts.
 func (o *Offer) EachResult(txnID string, at time.Time, net int64, counts bool) Result {
-	r := Result{Key: o.OfferID + "|" + txnID, Period: o.PeriodOf(at), EarnAt: at, EarnTxn: txnID}
+	r := Result{Key: o.EachKey(txnID), Period: o.PeriodOf(at), EarnAt: at, EarnTxn: txnID}
 	if !counts {
 		r.Voided = true
 		r.Message = "the purchase no longer counts after refunds"
@@ -188,6 +188,14 @@ func (o *Offer) EachResult(txnID string, at time.Time, net int64, counts bool) R
 	}
 	return r
 }
+
+// PeriodKey is the Key of the unit's spend or count result for the period.
+func (o *Offer) PeriodKey(u *Unit, per Period) string {
+	return o.OfferID + "|" + u.Key + "|" + per.Start
+}
+
+// EachKey is the Key of an each goal's result for the purchase.
+func (o *Offer) EachKey(txnID string) string { return o.OfferID + "|" + txnID }
 
 // Incremental reports whether the offer's rewards follow from their stored running state and
 // new purchases alone, without the unit's history: no limit across periods and no budget.

@@ -45,7 +45,7 @@ func (p *Platform) evaluateIncremental(tx *store.Tx, keys []string, work map[str
 					continue
 				}
 				per := o.PeriodOf(t.Time)
-				key := o.OfferID + "|" + w.unit.Key + "|" + per.Start
+				key := o.PeriodKey(w.unit, per) // the period's spend or count result (or group of each results)
 				ch := byKey[key]
 				if ch == nil {
 					bill, status, err := bills.get(o, per)
@@ -118,7 +118,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 		for _, t := range ch.buys {
 			key := ch.key
 			if o.Goal == "each" {
-				key = o.OfferID + "|" + t.ID
+				key = o.EachKey(t.ID)
 			}
 			if err := tx.AddAdjustment(ch.bill.ID, t.ID, rewardID(key), t.Type, t.Amount, now); err != nil {
 				return err
@@ -143,7 +143,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 			continue // its purchase no longer counts: no limit concerns it
 		}
 		at, txnID, _ := engine.ParseEarnKey(s.EarnKey)
-		r := o.EachResult(txnID, at, s.EventTotal, s.EventCount == 1)
+		r := o.EachResult(txnID, at, s.EventTotal, true)
 		olds[rewardID(r.Key)] = s
 		results = append(results, r)
 	}

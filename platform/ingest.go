@@ -568,7 +568,7 @@ func rewardID(resultKey string) string { return "rw_" + shortHash(resultKey) }
 // aggregation the user it is bound to in the app through which it enrolled, with all that
 // user's cards enrolled in the campaign.
 func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.CardCampaign) (*engine.Unit, error) {
-	single := &engine.Unit{Key: "card:" + card, Cards: map[string]time.Time{card: e.EnrolledAt}}
+	single := &engine.Unit{Key: cardUnit(card), Cards: map[string]time.Time{card: e.EnrolledAt}}
 	if c.Aggregation != "account" {
 		return single, nil
 	}
@@ -576,7 +576,7 @@ func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.C
 	if err != nil || vuid == "" {
 		return single, err
 	}
-	u := &engine.Unit{Key: "acct:" + e.AppID + ":" + vuid, Cards: map[string]time.Time{}, AccountAppID: e.AppID, AccountVuid: vuid}
+	u := &engine.Unit{Key: accountUnit(e.AppID, vuid), Cards: map[string]time.Time{}, AccountAppID: e.AppID, AccountVuid: vuid}
 	owned, err := tx.UserCards(e.AppID, vuid)
 	if err != nil {
 		return nil, err
@@ -592,6 +592,10 @@ func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.C
 	}
 	return u, nil
 }
+
+// cardUnit and accountUnit are the keys of a card's own unit and of a user's account.
+func cardUnit(cardID string) string         { return "card:" + cardID }
+func accountUnit(appID, vuid string) string { return "acct:" + appID + ":" + vuid }
 
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))
@@ -695,11 +699,11 @@ func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r
 	return nil
 }
 
-// historyNeeded answers, per card of the units with offers to evaluate in full, from when its stored transactions are needed
-// to evaluate its units again: the start of the earliest billing period the new transactions
-// fall in, or the zero time (the whole history) when an offer depends on more than the
-// touched periods, when a refund or reversal arrived (it changes its original's period), or
-// when everything is recomputed (batch nil).
+// historyNeeded answers, per card of the units with offers to evaluate in full, from when its
+// stored transactions are needed to evaluate its units again: the start of the earliest billing
+// period the new transactions fall in, or the zero time (the whole history) when an offer
+// depends on more than the touched periods, when a refund or reversal arrived (it changes its
+// original's period), or when everything is recomputed (batch nil).
 func historyNeeded(work map[string]*unitWork, batch map[string][]vsrp.Transaction) map[string]time.Time {
 	need := map[string]time.Time{}
 	for _, w := range work {

@@ -370,10 +370,7 @@ func TestAccountAggregation(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
-			"reward": map[string]any{"type": "Cash", "amount": 20}}))
-		doc = []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", doc, false); err != nil {
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 3)
@@ -413,10 +410,7 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
-			"reward": map[string]any{"type": "Cash", "amount": 20}}))
-		doc = []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", doc, false); err != nil {
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 2)
@@ -454,6 +448,20 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 		}
 		check("after unbinding it again", account, own)
 	})
+}
+
+// spendOn is a spend offer (300.00 for 25.00) on purchases of one MCC.
+func spendOn(mcc string) map[string]any {
+	return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},
+		"goal": map[string]any{"type": "spend", "threshold": 300}, "reward": map[string]any{"type": "Cash", "amount": 25}})
+}
+
+// accountSpendCampaign is a campaign under account aggregation with one spend offer (300.00
+// for 20.00).
+func accountSpendCampaign() []byte {
+	doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+		"reward": map[string]any{"type": "Cash", "amount": 20}}))
+	return []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
 }
 
 func sortedCopy(s []string) []string {
@@ -498,17 +506,13 @@ func TestPurchaseAfterOfferChangeCountsUnderNewRules(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		spend := func(mcc string) map[string]any {
-			return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},
-				"goal": map[string]any{"type": "spend", "threshold": 300}, "reward": map[string]any{"type": "Cash", "amount": 25}})
-		}
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5812")), false); err != nil {
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5812")), false); err != nil {
 			t.Fatal(err)
 		}
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
-		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5411")), false); err != nil {
+		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5411")), false); err != nil {
 			t.Fatal(err)
 		}
 		b := purchase("B", card, "100", testNow.Add(2*time.Minute))
@@ -528,18 +532,14 @@ func TestUnevaluatedChangeIsNotBuiltUpon(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		spend := func(mcc string) map[string]any {
-			return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},
-				"goal": map[string]any{"type": "spend", "threshold": 300}, "reward": map[string]any{"type": "Cash", "amount": 25}})
-		}
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend("5812")), false); err != nil {
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5812")), false); err != nil {
 			t.Fatal(err)
 		}
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
 		// The change is stored, its re-evaluation never runs.
-		doc := rewardCampaign(spend("5411"))
+		doc := rewardCampaign(spendOn("5411"))
 		c, err := vsrp.ParseCampaign(doc)
 		if err != nil {
 			t.Fatal(err)

@@ -57,7 +57,7 @@ func (p *Platform) regroup(ctx context.Context, appID, cardID, vuid string) erro
 					live[u.Key] = true
 				}
 			}
-			units := []string{"card:" + cardID, "acct:" + appID + ":" + vuid}
+			units := []string{cardUnit(cardID), accountUnit(appID, vuid)}
 			existing, err := tx.UnitRewards(units)
 			if err != nil {
 				return err

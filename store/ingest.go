@@ -138,7 +138,7 @@ func (t *Tx) InsertTxns(rows []*TxnRow, now time.Time) (map[string]*TxnRow, erro
 		ids[i] = r.ID
 	}
 	existing := map[string]*TxnRow{}
-	found, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE txn_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, ids...)
+	found, err := t.query(`SELECT `+txnColumns+` FROM transactions WHERE txn_id IN `+inList(len(ids)), ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +166,8 @@ func (t *Tx) InsertTxns(rows []*TxnRow, now time.Time) (map[string]*TxnRow, erro
 	if n == 0 {
 		return existing, nil
 	}
-	values := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	res, err := t.exec(`INSERT INTO transactions (`+txnColumns+`, ingested_at) VALUES `+
-		strings.TrimSuffix(strings.Repeat(values+", ", n), ", ")+` ON CONFLICT (txn_id) DO NOTHING`, args...)
+	res, err := t.exec(`INSERT INTO transactions (`+txnColumns+`, ingested_at) VALUES `+placeholders(n, cols)+
+		` ON CONFLICT (txn_id) DO NOTHING`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +205,7 @@ func (t *Tx) TxnsOfCards(cardIDs []string) (map[string][]vsrp.Transaction, error
 		}
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
 		rows, err := t.query(`SELECT txn_id, card_id, type, original_id, amount, currency, txn_time, merchant_id, mcc,
-			merchant_country FROM transactions WHERE card_id IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+			merchant_country FROM transactions WHERE card_id IN `+inList(n), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -308,13 +307,10 @@ func (t *Tx) readCardCampaigns(cardIDs []string) (map[string][]CardCampaign, err
 	const chunk = 256
 	for len(cardIDs) > 0 {
 		n := min(chunk, len(cardIDs))
-		args := make([]any, n)
-		for i, c := range cardIDs[:n] {
-			args[i] = c
-		}
+		args := strs(cardIDs[:n])
 		cardIDs = cardIDs[n:]
-		rows, err := t.query(`SELECT card_id, campaign_id, app_id, created_at FROM enrollments WHERE card_id IN (?`+
-			strings.Repeat(", ?", n-1)+`) ORDER BY card_id, created_at, enrollment_id`, args...)
+		rows, err := t.query(`SELECT card_id, campaign_id, app_id, created_at FROM enrollments WHERE card_id IN `+inList(n)+
+			` ORDER BY card_id, created_at, enrollment_id`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +417,7 @@ func (t *Tx) UnitRewards(unitKeys []string) (map[string]*StoredReward, error) {
 	for len(unitKeys) > 0 {
 		n := min(256, len(unitKeys))
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		if err := t.readRewards(`r.unit_key IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(unitKeys[:n]), func(r *StoredReward) {
+		if err := t.readRewards(`r.unit_key IN `+inList(n), strs(unitKeys[:n]), func(r *StoredReward) {
 			out[r.RewardID] = r
 		}); err != nil {
 			return nil, err
@@ -437,7 +433,7 @@ func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
 	for len(ids) > 0 {
 		n := min(256, len(ids))
 		// Statements of a full chunk are prepared once per transaction; a short last chunk once more.
-		if err := t.readRewards(`r.reward_id IN (?`+strings.Repeat(", ?", n-1)+`)`, strs(ids[:n]), func(r *StoredReward) {
+		if err := t.readRewards(`r.reward_id IN `+inList(n), strs(ids[:n]), func(r *StoredReward) {
 			out[r.RewardID] = r
 		}); err != nil {
 			return nil, err
@@ -543,7 +539,7 @@ func (t *Tx) InsertReward(c *Computed, o Outcome, proto *vsrp.Reward, now time.T
 // UpdateReward replaces a stored reward's computation and outcome; calculatedAt moves when the
 // outcome changes. cards, when given, are added to the reward's cards (an account's new cards).
 func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []string, now time.Time) error {
-	if t.held[c.RewardID] || len(cards) > 0 {
+	if t.held[c.RewardID] { // its insert goes first
 		if err := t.flushRewards(); err != nil {
 			return err
 		}
@@ -639,6 +635,9 @@ func (t *Tx) updateRewards(us []rewardUpdate) error {
 		FROM v WHERE rewards.reward_id = v.reward_id`, args...)
 	return err
 }
+
+// inList answers a parenthesised list of n parameters, for IN.
+func inList(n int) string { return placeholders(1, n) }
 
 // placeholders answers n rows of cols parameters for a VALUES list.
 func placeholders(n, cols int) string {
