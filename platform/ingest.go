@@ -689,9 +689,9 @@ func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r
 			AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
 			Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
 		return tx.InsertReward(&computed, want, proto, now)
-	case old.Computed != computed || old.Outcome != want || len(unit.Cards) > 1:
-		var cards []string
-		if len(unit.Cards) > 1 {
+	case old.Computed != computed || old.Outcome != want || unit.AccountVuid != "":
+		var cards []string // an account's cards change with its bindings
+		if unit.AccountVuid != "" {
 			cards = unit.CardIDs()
 		}
 		return tx.UpdateReward(&computed, want, old.Outcome != want, cards, now)

@@ -447,6 +447,16 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("after unbinding it again", account, own)
+		// The card left the account: the account's reward no longer lists it, and listing by
+		// the card finds only the card's own reward.
+		page, err = p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		if err != nil || page.Total != 1 || !slices.Equal(page.Rewards[0].CardIDs, []string{cards[0]}) {
+			t.Fatalf("the account's rewards after unbinding: %+v %v", page, err)
+		}
+		page, err = p.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: cards[1], Status: 0})
+		if err != nil || page.Total != 1 || page.Rewards[0].EventTotalAmount != 15000 || page.Rewards[0].AccountVuid != "" {
+			t.Fatalf("the unbound card's rewards: %+v %v", page, err)
+		}
 	})
 }
 

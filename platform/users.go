@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/vault"
 )
 
@@ -127,24 +128,17 @@ func (p *Platform) AddCard(ctx context.Context, a *vsrp.App, vuid, cardRef strin
 	if err != nil {
 		return err
 	}
-	err = p.store.Bind(ctx, a.ID, c.ID, vuid, p.now())
+	now := p.now()
+	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Bind(a.ID, c.ID, vuid, now); err != nil {
+			return err
+		}
+		return p.regroup(ctx, tx, a.ID, c.ID, vuid, now)
+	})
 	if errors.Is(err, vsrp.ErrConflict) {
 		return vsrp.E(vsrp.CodeCardBound)
 	}
-	if err != nil {
-		return storeErr(err)
-	}
-	p.regroupLogged(ctx, a.ID, c.ID, vuid)
-	return nil
-}
-
-// regroupLogged regroups the card's account rewards after a binding changed. The binding
-// stands when that fails (it is logged): the account's next transaction recomputes the
-// account's rewards in full.
-func (p *Platform) regroupLogged(ctx context.Context, appID, cardID, vuid string) {
-	if err := p.regroup(ctx, appID, cardID, vuid); err != nil {
-		p.log.ErrorContext(ctx, "recompute account rewards after a binding change", "app", appID, "card", cardID, "err", err)
-	}
+	return storeErr(err)
 }
 
 // RemoveCard unbinds the card from the app's user. Enrollments stay; under account
@@ -159,15 +153,17 @@ func (p *Platform) RemoveCard(ctx context.Context, a *vsrp.App, vuid, cardRef st
 	if err != nil {
 		return err
 	}
-	err = p.store.Unbind(ctx, a.ID, c.ID, vuid)
+	now := p.now()
+	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		if err := tx.Unbind(a.ID, c.ID, vuid); err != nil {
+			return err
+		}
+		return p.regroup(ctx, tx, a.ID, c.ID, vuid, now)
+	})
 	if errors.Is(err, vsrp.ErrNotFound) {
 		return vsrp.E(vsrp.CodeCardNotFound)
 	}
-	if err != nil {
-		return storeErr(err)
-	}
-	p.regroupLogged(ctx, a.ID, c.ID, vuid)
-	return nil
+	return storeErr(err)
 }
 
 // ListCards lists the cards bound to the app's user, newest binding first, optionally of one

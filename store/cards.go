@@ -195,17 +195,21 @@ func (s *Store) BoundCards(ctx context.Context, appID, vuid, bid string) ([]*vsr
 	return out, rows.Err()
 }
 
-// Bind binds the card to the app's user. Binding it again to the same user changes nothing;
-// a card bound to another user of the app answers vsrp.ErrConflict.
+// Bind binds the card to the app's user; again to the same user is a no-op; vsrp.ErrConflict
+// when the card is bound to another user of the app.
 func (s *Store) Bind(ctx context.Context, appID, cardID, vuid string, now time.Time) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO bindings (app_id, card_id, vuid, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (app_id, card_id) DO NOTHING`), appID, cardID, vuid, micros(now)); err != nil {
-		return s.wrap(err)
+	return s.WriteTx(ctx, func(t *Tx) error { return t.Bind(appID, cardID, vuid, now) })
+}
+
+// Bind is Store.Bind in the transaction.
+func (t *Tx) Bind(appID, cardID, vuid string, now time.Time) error {
+	if _, err := t.exec(`INSERT INTO bindings (app_id, card_id, vuid, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (app_id, card_id) DO NOTHING`, appID, cardID, vuid, micros(now)); err != nil {
+		return err
 	}
 	var owner string
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT vuid FROM bindings WHERE app_id = ? AND card_id = ?`),
-		appID, cardID).Scan(&owner); err != nil {
-		return s.wrap(err)
+	if err := t.queryRow(`SELECT vuid FROM bindings WHERE app_id = ? AND card_id = ?`, appID, cardID).Scan(&owner); err != nil {
+		return t.s.wrap(err)
 	}
 	if owner != vuid {
 		return vsrp.ErrConflict
@@ -216,9 +220,14 @@ func (s *Store) Bind(ctx context.Context, appID, cardID, vuid string, now time.T
 // Unbind removes the card's binding to the app's user; vsrp.ErrNotFound when it was not bound
 // to that user.
 func (s *Store) Unbind(ctx context.Context, appID, cardID, vuid string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM bindings WHERE app_id = ? AND card_id = ? AND vuid = ?`), appID, cardID, vuid)
+	return s.WriteTx(ctx, func(t *Tx) error { return t.Unbind(appID, cardID, vuid) })
+}
+
+// Unbind is Store.Unbind in the transaction.
+func (t *Tx) Unbind(appID, cardID, vuid string) error {
+	res, err := t.exec(`DELETE FROM bindings WHERE app_id = ? AND card_id = ? AND vuid = ?`, appID, cardID, vuid)
 	if err != nil {
-		return s.wrap(err)
+		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return vsrp.ErrNotFound

@@ -537,7 +537,8 @@ func (t *Tx) InsertReward(c *Computed, o Outcome, proto *vsrp.Reward, now time.T
 }
 
 // UpdateReward replaces a stored reward's computation and outcome; calculatedAt moves when the
-// outcome changes. cards, when given, are added to the reward's cards (an account's new cards).
+// outcome changes. cards, when given, become the reward's cards (an account's cards: one joins
+// or leaves it when bound or unbound).
 func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []string, now time.Time) error {
 	if t.held[c.RewardID] { // its insert goes first
 		if err := t.flushRewards(); err != nil {
@@ -549,6 +550,13 @@ func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []s
 		return nil
 	}
 	if err := t.flushRewards(); err != nil {
+		return err
+	}
+	args := []any{c.RewardID}
+	for _, card := range cards {
+		args = append(args, card)
+	}
+	if _, err := t.exec(`DELETE FROM reward_cards WHERE reward_id = ? AND card_id NOT IN `+inList(len(cards)), args...); err != nil {
 		return err
 	}
 	for _, card := range cards {
