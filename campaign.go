@@ -226,8 +226,15 @@ func (c *Campaign) Validate() error {
 			}
 		}
 		for j, cur := range o.Match.Currencies {
-			if _, ok := MinorDigits(cur); !ok {
+			d, ok := MinorDigits(cur)
+			own, known := MinorDigits(c.Currency)
+			switch {
+			case !ok:
 				ve.Add(fmt.Sprintf("%s.match.currencies[%d]", f, j), "unknown currency %q", cur)
+			case known && d > own:
+				// Amounts count at face value, never converted: 12.34 in a currency with more
+				// decimals than the campaign's would not be a whole number of its minor units.
+				ve.Add(fmt.Sprintf("%s.match.currencies[%d]", f, j), "%s has more decimals than the campaign currency %s", cur, c.Currency)
 			}
 		}
 		for j, s := range o.Match.MerchantCountries {

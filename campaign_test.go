@@ -92,6 +92,11 @@ func TestCampaignValidationRules(t *testing.T) {
 		{"match currency unknown", "offers[0].match.currencies[0]", func(d map[string]any) {
 			sub(offer0(d), "match")["currencies"] = []any{"ABC"}
 		}},
+		{"match currency with more decimals than the campaign's", "offers[0].match.currencies[1]", func(d map[string]any) {
+			d["currency"] = "JPY"
+			sub(offer0(d), "match")["currencies"] = []any{"JPY", "CNY"}
+			sub(offer0(d), "match")["minAmount"] = 100
+		}},
 		{"minAmount too many decimals", "offers[0].match.minAmount", func(d map[string]any) {
 			sub(offer0(d), "match")["minAmount"] = json.Number("1.005")
 		}},

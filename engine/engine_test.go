@@ -134,6 +134,18 @@ func TestRules(t *testing.T) {
 					return x
 				}()},
 			map[string]string{"O|b": "met=true voided=false amount=100 n=1 total=1000"}, nil},
+		{"another listed currency counts at face value in the campaign's minor units: JPY 1000 is 1000.00, against minAmount 100.00",
+			func(c *vsrp.Campaign, o *vsrp.Offer) {
+				o.Match.Currencies, o.Match.MinAmount = []string{"CNY", "JPY"}, "100"
+			},
+			[]Txn{func() Txn { x := buy("j", 1000, "2027-01-05T12:00:00+08:00"); x.Currency = "JPY"; return x }(),
+				func() Txn { x := buy("k", 99, "2027-01-05T12:00:00+08:00"); x.Currency = "JPY"; return x }()},
+			map[string]string{"O|j": "met=true voided=false amount=10000 n=1 total=100000"}, nil},
+		{"a refund in another listed currency takes back at face value",
+			func(c *vsrp.Campaign, o *vsrp.Offer) { o.Match.Currencies = []string{"CNY", "JPY"} },
+			[]Txn{func() Txn { x := buy("j", 1000, "2027-01-05T12:00:00+08:00"); x.Currency = "JPY"; return x }(),
+				func() Txn { x := refund("r", "j", 400, "2027-01-06T12:00:00+08:00"); x.Currency = "JPY"; return x }()},
+			map[string]string{"O|j": "met=true voided=false amount=6000 n=1 total=60000"}, nil},
 		{"per card per period: the earliest earn, whatever the input order",
 			func(c *vsrp.Campaign, o *vsrp.Offer) { o.Limits.PerCardPerPeriod = 1 },
 			[]Txn{buy("late", 1000, "2027-01-09T12:00:00+08:00"), buy("early", 1000, "2027-01-05T12:00:00+08:00")},

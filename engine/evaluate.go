@@ -74,7 +74,7 @@ func (o *Offer) Qualifies(u *Unit, t *Txn) bool {
 		return false
 	}
 	enrolled, ok := u.Cards[t.CardID]
-	return ok && !t.Time.Before(enrolled) && o.Matches(t) && t.Amount >= o.MinAmount
+	return ok && !t.Time.Before(enrolled) && o.Matches(t) && o.AmountOf(t) >= o.MinAmount
 }
 
 // Evaluate computes the unit's rewards for the offer from all the transactions of the unit's
@@ -87,7 +87,7 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 		if !o.Qualifies(u, t) {
 			continue
 		}
-		p := &purchase{t: t, net: t.Amount}
+		p := &purchase{t: t, net: o.AmountOf(t)}
 		byID[t.ID] = p
 		qualifying = append(qualifying, p)
 	}
@@ -97,7 +97,7 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 			continue
 		}
 		if p, ok := byID[t.OriginalID]; ok {
-			p.net -= t.Amount
+			p.net -= o.AmountOf(t)
 		}
 	}
 	slices.SortFunc(qualifying, func(a, b *purchase) int {

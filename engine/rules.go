@@ -41,7 +41,8 @@ type Offer struct {
 	MCC          []string
 	MerchantIDs  []string
 	Countries    []string
-	Currencies   []string // empty: the campaign currency only
+	Currencies   []string         // empty: the campaign currency only
+	scale        map[string]int64 // per counting currency: its minor units → the campaign currency's
 	MinAmount    int64
 	Goal         string // each | spend | count
 	Threshold    int64  // spend: minor units; count: purchases
@@ -94,6 +95,14 @@ func Compile(c *vsrp.Campaign, o *vsrp.Offer) (*Offer, error) {
 		Goal: o.Goal.Type, RewardType: o.Reward.Type, RewardDigits: rd, PerPeriod: o.Limits.PerCardPerPeriod,
 		PerTotal: o.Limits.PerCardTotal, ClaimDays: o.Reward.ClaimDays, Validity: o.Reward.ValidityDays,
 		ClaimReq: o.Reward.ClaimRequired, Provider: o.Reward.Provider, Code: o.Reward.Code}
+	f.scale = map[string]int64{c.Currency: 1}
+	for _, cur := range o.Match.Currencies {
+		d, ok := vsrp.MinorDigits(cur)
+		if !ok || d > digits {
+			return nil, fmt.Errorf("currency %s cannot count in a campaign in %s", cur, c.Currency)
+		}
+		f.scale[cur] = pow10(digits - d)
+	}
 	scaled := func(d vsrp.Decimal, digits int) (int64, error) {
 		if d == "" {
 			return 0, nil
@@ -125,6 +134,23 @@ func Compile(c *vsrp.Campaign, o *vsrp.Offer) (*Offer, error) {
 		}
 	}
 	return f, nil
+}
+
+// AmountOf answers the transaction's amount in minor units of the campaign currency: amounts
+// count at face value, never converted (JPY 1000 counts as 1000.00 in a campaign in CNY).
+func (o *Offer) AmountOf(t *Txn) int64 {
+	if f, ok := o.scale[t.Currency]; ok {
+		return t.Amount * f
+	}
+	return t.Amount // a currency that does not count (Matches says no)
+}
+
+func pow10(n int) int64 {
+	f := int64(1)
+	for range n {
+		f *= 10
+	}
+	return f
 }
 
 // Matches reports whether a purchase counts for the offer by its own fields: campaign dates

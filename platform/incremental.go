@@ -64,7 +64,7 @@ func (p *Platform) evaluateIncremental(tx *store.Tx, keys []string, work map[str
 					}
 				}
 				ch.add.Count++
-				ch.add.Total += t.Amount
+				ch.add.Total += o.AmountOf(t)
 				ch.buys = append(ch.buys, t)
 			}
 		}
@@ -120,7 +120,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 			if o.Goal == "each" {
 				key = o.EachKey(t.ID)
 			}
-			if err := tx.AddAdjustment(ch.bill.ID, t.ID, rewardID(key), t.Type, t.Amount, now); err != nil {
+			if err := tx.AddAdjustment(ch.bill.ID, t.ID, rewardID(key), t.Type, o.AmountOf(t), now); err != nil {
 				return err
 			}
 		}
@@ -148,7 +148,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 		results = append(results, r)
 	}
 	for _, t := range ch.buys {
-		results = append(results, o.EachResult(t.ID, t.Time, t.Amount, true))
+		results = append(results, o.EachResult(t.ID, t.Time, o.AmountOf(t), true))
 	}
 	o.ApplyLimits(results)
 	for i := range results {
