@@ -66,6 +66,11 @@ func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) 
 		return nil, ErrNotDue
 	}
 	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		// Ingestion evaluates an offer holding its lock from reading its bills' status to its
+		// commit: generating waits for it, so no reward lands on the bill once it is generated.
+		if err := tx.LockOffer(o.OfferID); err != nil {
+			return err
+		}
 		return tx.GenerateBill(billID, now.AddDate(0, 0, o.ClaimDays), now)
 	})
 	if err != nil {

@@ -333,6 +333,10 @@ func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reaso
 		if err != nil {
 			return "", false, err
 		}
+		// Refunds of one original take turns, so that together they never exceed it.
+		if err := tx.LockTxn(t.OriginalID); err != nil {
+			return "", false, err
+		}
 		back, err := tx.Reversed(t.OriginalID)
 		if err != nil {
 			return "", false, err
@@ -629,7 +633,7 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 		}
 		if status != vsrp.BillOpen {
 			for _, t := range adjusting(o, w.unit, r, txns, w.fresh) {
-				if err := tx.AddAdjustment(bill.ID, t.ID, rewardID(r.Key), t.Type, t.Amount, now); err != nil {
+				if err := tx.AddAdjustment(bill.ID, t.ID, rewardID(r.Key), t.Type, o.AmountOf(&t), now); err != nil {
 					return err
 				}
 			}

@@ -369,6 +369,16 @@ func (t *Tx) LockOffer(offerID string) error {
 	return err
 }
 
+// LockTxn makes concurrent writers that refund or reverse one transaction take turns
+// (PostgreSQL; SQLite write transactions are serial already).
+func (t *Tx) LockTxn(id string) error {
+	if t.s.engine != Postgres {
+		return nil
+	}
+	_, err := t.exec(`SELECT txn_id FROM transactions WHERE txn_id = ? FOR UPDATE`, id)
+	return err
+}
+
 // EnsureBill creates the bill unless it exists and answers its status.
 func (t *Tx) EnsureBill(b *vsrp.Bill) (int, error) {
 	if _, err := t.exec(`INSERT INTO bills (bill_id, campaign_id, offer_id, name, type, start_date, end_date, settlement_date,
