@@ -569,8 +569,9 @@ func (b *billCache) get(o *engine.Offer, per engine.Period) (*vsrp.Bill, int, er
 func rewardID(resultKey string) string { return "rw_" + shortHash(resultKey) }
 
 // unitOf answers the reward unit of a card in a campaign: the card, or under account
-// aggregation the user it is bound to in the app through which it enrolled, with all that
-// user's cards enrolled in the campaign.
+// aggregation the user it is bound to in the app through which it enrolled, with that user's
+// cards that enrolled in the campaign through the same app (a card enrolled through another
+// app is an account of its own there, or another user's card).
 func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.CardCampaign) (*engine.Unit, error) {
 	single := &engine.Unit{Key: cardUnit(card), Cards: map[string]time.Time{card: e.EnrolledAt}}
 	if c.Aggregation != "account" {
@@ -585,13 +586,15 @@ func (p *Platform) unitOf(tx *store.Tx, c *vsrp.Campaign, card string, e store.C
 	if err != nil {
 		return nil, err
 	}
+	enrolled, err := tx.CardCampaigns(owned)
+	if err != nil {
+		return nil, err
+	}
 	for _, other := range owned {
-		at, ok, err := tx.EnrolledAt(c.CampaignID, other)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			u.Cards[other] = at
+		for _, oe := range enrolled[other] {
+			if oe.CampaignID == c.CampaignID && oe.AppID == e.AppID {
+				u.Cards[other] = oe.EnrolledAt
+			}
 		}
 	}
 	return u, nil

@@ -404,6 +404,56 @@ func TestAccountAggregation(t *testing.T) {
 	})
 }
 
+// Contract 8: the account is the user to whom the card is bound in the app through which it
+// was enrolled. A card enrolled through app C (bound to nobody there) is an account of its
+// own; that it is also bound to the user in app A does not pull its purchases into A's
+// account as well: each purchase counts once.
+func TestAccountLeavesOutCardsEnrolledThroughAnotherApp(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		name, camps := "C", []string{"CMP-T"}
+		created, err := f.p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &camps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appC, err := f.p.App(ctx, created.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
+			t.Fatal(err)
+		}
+		e1, _, err := f.p.Enroll(ctx, f.a, pan("411111115000001"), "EG-R", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, _, err := f.p.Enroll(ctx, appC, pan("411111115000002"), "EG-R", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := f.p.GetVuid(ctx, f.a, "user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{e1.CardID, e2.CardID} {
+			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		at := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("P2", e2.CardID, "200", at)})
+		ingest(t, p, []platform.TxnInput{purchase("P1", e1.CardID, "150", at.Add(time.Second))})
+		got := slices.Sorted(maps.Values(rewardState(t, st)))
+		want := []string{`status=0 voided=false amount=0 n=1 total=15000 msg="spent 150.00 of 300.00"`,
+			`status=0 voided=false amount=0 n=1 total=20000 msg="spent 200.00 of 300.00"`}
+		if !slices.Equal(got, want) {
+			t.Fatalf("rewards:\ngot  %q\nwant %q (A's account of the first card, the second card's own)", got, want)
+		}
+	})
+}
+
 // Under account aggregation, binding a card moves its transactions into the account's
 // rewards (its own reward is voided) and unbinding moves them back, on open bills.
 func TestBindingRegroupsAccountRewards(t *testing.T) {

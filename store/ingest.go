@@ -335,15 +335,6 @@ func (t *Tx) readCardCampaigns(cardIDs []string) (map[string][]CardCampaign, err
 	return out, nil
 }
 
-// EnrolledAt answers when the card enrolled in the campaign (its earliest enrollment), and
-// false when it did not.
-func (t *Tx) EnrolledAt(campaignID, cardID string) (time.Time, bool, error) {
-	var at sql.NullInt64
-	err := t.queryRow(`SELECT MIN(created_at) FROM enrollments WHERE campaign_id = ? AND card_id = ?`,
-		campaignID, cardID).Scan(&at)
-	return fromMicros(at.Int64), at.Valid, t.s.wrap(err)
-}
-
 // Binding answers the user the card is bound to in the app, or "".
 func (t *Tx) Binding(appID, cardID string) (string, error) {
 	var v string
