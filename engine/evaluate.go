@@ -77,9 +77,21 @@ func (o *Offer) Qualifies(u *Unit, t *Txn) bool {
 	return ok && !t.Time.Before(enrolled) && o.Matches(t) && o.AmountOf(t) >= o.MinAmount
 }
 
+// Frozen is what the unit's periods whose bill was generated fix: their rewards are final, so
+// limits leave them as they are, and under a per-card total limit those that earned keep their
+// places (a refund or a late purchase of such a period moves no other reward).
+type Frozen struct {
+	Periods map[Period]bool
+	Earned  int64 // the rewards of those periods that earned
+}
+
 // Evaluate computes the unit's rewards for the offer from all the transactions of the unit's
 // cards (in any order; duplicates must already be removed). The result is sorted by Key.
-func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
+func Evaluate(o *Offer, u *Unit, txns []Txn) []Result { return EvaluateFrozen(o, u, txns, Frozen{}) }
+
+// EvaluateFrozen is Evaluate for a unit with periods whose bill was generated. The results of
+// those periods say what the transactions would make of them now; limits do not apply to them.
+func EvaluateFrozen(o *Offer, u *Unit, txns []Txn, frozen Frozen) []Result {
 	byID := make(map[string]*purchase)
 	var qualifying []*purchase
 	for i := range txns {
@@ -140,7 +152,7 @@ func Evaluate(o *Offer, u *Unit, txns []Txn) []Result {
 			out = append(out, r)
 		}
 	}
-	o.ApplyLimits(out)
+	o.ApplyLimits(out, frozen)
 	slices.SortFunc(out, func(a, b Result) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
@@ -226,20 +238,20 @@ func (o *Offer) describePayout(base int64) (int64, string) {
 
 // ApplyLimits holds back met rewards beyond the per-card limits, earliest earn first. It
 // needs every result of the unit for a per-total limit, and every result of a period for a
-// per-period limit.
-func (o *Offer) ApplyLimits(rs []Result) {
+// per-period limit; the results of frozen periods are left as they are.
+func (o *Offer) ApplyLimits(rs []Result, frozen Frozen) {
 	if o.PerPeriod == 0 && o.PerTotal == 0 {
 		return
 	}
 	idx := make([]int, 0, len(rs))
 	for i := range rs {
-		if rs[i].Met {
+		if rs[i].Met && !frozen.Periods[rs[i].Period] {
 			idx = append(idx, i)
 		}
 	}
 	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(rs[a].EarnKey(), rs[b].EarnKey()) })
 	perPeriod := map[Period]int64{}
-	var total int64
+	total := frozen.Earned
 	for _, i := range idx {
 		r := &rs[i]
 		switch {

@@ -150,7 +150,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 	for _, t := range ch.buys {
 		results = append(results, o.EachResult(t.ID, t.Time, o.AmountOf(t), true))
 	}
-	o.ApplyLimits(results)
+	o.ApplyLimits(results, engine.Frozen{}) // an open period, of an offer without a limit across periods
 	for i := range results {
 		if err := p.putReward(tx, o, unit, &results[i], ch.bill, olds[rewardID(results[i].Key)], now); err != nil {
 			return err

@@ -619,7 +619,11 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 	if fresh {
 		touched = o.Touched(w.unit, txns, w.fresh)
 	}
-	results := engine.Evaluate(o, w.unit, txns)
+	frozen, err := frozenOf(o, w.unit, txns, bills, existing)
+	if err != nil {
+		return err
+	}
+	results := engine.EvaluateFrozen(o, w.unit, txns, frozen)
 	if !fresh {
 		if err := voidStale(tx, o, w.unit, results, existing, now); err != nil {
 			return err
@@ -647,6 +651,41 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 		}
 	}
 	return nil
+}
+
+// frozenOf answers, for an offer with a per-card total limit, the unit's periods whose bill
+// was generated and how many of their stored rewards earned; nothing for other offers (their
+// limits do not reach across periods).
+func frozenOf(o *engine.Offer, u *engine.Unit, txns []vsrp.Transaction, bills *billCache,
+	existing map[string]*store.StoredReward) (engine.Frozen, error) {
+	var f engine.Frozen
+	if o.PerTotal == 0 {
+		return f, nil
+	}
+	f.Periods = map[engine.Period]bool{}
+	seen := map[engine.Period]bool{}
+	for i := range txns {
+		t := &txns[i]
+		if !o.Qualifies(u, t) {
+			continue
+		}
+		per := o.PeriodOf(t.Time)
+		if seen[per] {
+			continue
+		}
+		seen[per] = true
+		_, status, err := bills.get(o, per)
+		if err != nil {
+			return f, err
+		}
+		f.Periods[per] = status != vsrp.BillOpen
+	}
+	for _, r := range existing {
+		if r.UnitKey == u.Key && r.OfferID == o.OfferID && !r.BillOpen && r.Computed.Met && !r.Computed.Voided {
+			f.Earned++
+		}
+	}
+	return f, nil
 }
 
 // adjusting answers the new transactions that change a reward of a generated bill: purchases

@@ -123,3 +123,75 @@ func billStarting(t *testing.T, p *platform.Platform, date string) string {
 	t.Fatalf("no bill starts on %s", date)
 	return ""
 }
+
+// perTotalOffer sets up CMP-T with an each offer (5.00 a purchase) limited to one reward per
+// card in total, two enrolled cards, and a platform on 2027-02-20.
+func perTotalOffer(t *testing.T, st *store.Store) ([]string, *platform.Platform) {
+	t.Helper()
+	f := setup(t, st)
+	o := offer("OF-L", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
+		"limits": map[string]any{"perCardTotal": 1}})
+	if _, err := f.p.ApplyCampaign(context.Background(), "CMP-T", rewardCampaign(o), false); err != nil {
+		t.Fatal(err)
+	}
+	return enrolledCards(t, f, 2), newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+}
+
+// paying answers how many of CMP-T's rewards pay something.
+func paying(t *testing.T, st *store.Store) (n int) {
+	t.Helper()
+	rs, _, err := st.AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if !r.Voided && r.Status >= 1 && r.CalculatedAmount > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// After generation nothing is taken back: a refund of a purchase whose bill was generated
+// does not free its place under a per-card total limit for a later purchase.
+func TestRefundAfterGenerationKeepsTotalLimit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		cards, p := perTotalOffer(t, st)
+		jan, feb := time.Date(2027, 1, 15, 4, 0, 0, 0, time.UTC), time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC)
+		ingest(t, p, []platform.TxnInput{purchase("A", cards[0], "100", jan), purchase("B", cards[0], "100", feb)})
+		if n := paying(t, st); n != 1 {
+			t.Fatalf("before: %d paying rewards, want 1", n)
+		}
+		if _, err := p.GenerateBill(context.Background(), billStarting(t, p, "2027-01-01"), true); err != nil {
+			t.Fatal(err)
+		}
+		r := purchase("RA", cards[0], "100", feb.Add(time.Hour))
+		r.Type, r.OriginalTransactionID = "refund", "A"
+		if s := ingest(t, p, []platform.TxnInput{r}); s.Accepted != 1 {
+			t.Fatalf("%+v", s)
+		}
+		if n := paying(t, st); n != 1 {
+			t.Fatalf("after a refund of the generated purchase: %d paying rewards for one card, limit 1 in total", n)
+		}
+	})
+}
+
+// A late purchase for a generated period is an adjustment: it takes no place under a per-card
+// total limit from a purchase of an open period.
+func TestLatePurchaseForGeneratedBillKeepsTotalLimit(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		cards, p := perTotalOffer(t, st)
+		jan, feb := time.Date(2027, 1, 15, 4, 0, 0, 0, time.UTC), time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC)
+		ingest(t, p, []platform.TxnInput{purchase("X", cards[1], "100", jan), purchase("B", cards[0], "100", feb)})
+		if _, err := p.GenerateBill(context.Background(), billStarting(t, p, "2027-01-01"), true); err != nil {
+			t.Fatal(err)
+		}
+		if n := paying(t, st); n != 2 {
+			t.Fatalf("before: %d paying, want 2", n)
+		}
+		ingest(t, p, []platform.TxnInput{purchase("L", cards[0], "100", jan.Add(time.Hour))})
+		if n := paying(t, st); n != 2 {
+			t.Fatalf("after a late purchase for the generated January bill: %d paying rewards, want 2 (B keeps its reward)", n)
+		}
+	})
+}
