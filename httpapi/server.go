@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -133,36 +134,28 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// logPath is the request path as logged: long runs of digits (a card number sent in a URL by
-// mistake) are masked, so no PAN ever reaches the log.
+// digitRun is a run of digits, possibly grouped by single spaces, dashes or dots.
+var digitRun = regexp.MustCompile(`[0-9](?:[ .-]?[0-9])*`)
+
+// logPath is the request path as logged: card numbers sent in a URL by mistake are masked,
+// so no PAN ever reaches the log: six digits or more in a row, and grouped runs of twelve
+// digits or more ("4111 1111 1111 1111", "4111-1111-…"; a date like 2027-01-01 stays).
 func logPath(p string) string {
-	var b strings.Builder
-	run := 0
-	flush := func(digits string) {
-		if len(digits) >= 6 {
-			b.WriteString("[digits]")
-		} else {
-			b.WriteString(digits)
-		}
-	}
-	start := 0
-	for i := 0; i <= len(p); i++ {
-		if i < len(p) && p[i] >= '0' && p[i] <= '9' {
-			if run == 0 {
-				start = i
+	return digitRun.ReplaceAllStringFunc(p, func(run string) string {
+		digits, longest, row := 0, 0, 0
+		for _, c := range run {
+			if c >= '0' && c <= '9' {
+				digits, row = digits+1, row+1
+				longest = max(longest, row)
+			} else {
+				row = 0
 			}
-			run++
-			continue
 		}
-		if run > 0 {
-			flush(p[start:i])
-			run = 0
+		if longest >= 6 || digits >= 12 {
+			return "[digits]"
 		}
-		if i < len(p) {
-			b.WriteByte(p[i])
-		}
-	}
-	return b.String()
+		return run
+	})
 }
 
 func (a *API) adminAuthorized(r *http.Request) bool {

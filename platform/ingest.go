@@ -347,6 +347,9 @@ func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reaso
 		if t.Currency != orig.Currency {
 			return "refund currency differs from the original", false, nil
 		}
+		if t.Time.Before(orig.Time) {
+			return "refund dated before its original", false, nil
+		}
 	}
 	old, err := tx.InsertTxn(t, now)
 	if err != nil {

@@ -111,10 +111,16 @@ func TestIngestRejections(t *testing.T) {
 			}(),
 			func() platform.TxnInput { x := purchase("T8", "4111111111111112", "1", at); return x }(),
 			func() platform.TxnInput { x := purchase("T9", card, "-5", at); return x }(),
+			func() platform.TxnInput {
+				x := purchase("T10", card, "1", at.Add(-time.Second))
+				x.Type, x.OriginalTransactionID = "refund", "T1"
+				return x
+			}(),
 		}
 		sum := ingest(t, f.p, rows)
 		want := map[int]string{2: "unknown card", 3: "bad amount", 4: "bad currency", 5: "transactionTime is in the future",
-			6: "refund of an unknown transaction", 7: "refund larger than what is left of the original", 8: "bad card number", 9: "bad amount"}
+			6: "refund of an unknown transaction", 7: "refund larger than what is left of the original", 8: "bad card number", 9: "bad amount",
+			10: "refund dated before its original"}
 		if sum.Accepted != 1 || sum.Rejected != len(want) {
 			t.Fatalf("summary %+v", sum)
 		}

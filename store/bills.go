@@ -275,37 +275,41 @@ func (s *Store) ExpireRewards(ctx context.Context, now time.Time) ([]string, err
 		if err != nil {
 			return err
 		}
-		var claimable, issued []string
-		seen := map[string]bool{}
+		type due struct {
+			id, bill string
+			status   int
+		}
+		var dues []due
 		for rows.Next() {
-			var id, bill string
-			var status int
-			if err := rows.Scan(&id, &bill, &status); err != nil {
+			var d due
+			if err := rows.Scan(&d.id, &d.bill, &d.status); err != nil {
 				rows.Close()
 				return err
 			}
-			if !seen[bill] {
-				seen[bill] = true
-				bills = append(bills, bill)
-			}
-			if status == 4 {
-				issued = append(issued, id)
-			} else {
-				claimable = append(claimable, id)
-			}
+			dues = append(dues, d)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return t.s.wrap(err)
 		}
-		for _, id := range issued {
-			if _, err := t.exec(`UPDATE reward_items SET status = 'EXPIRED' WHERE reward_id = ? AND status = 'ISSUED'`, id); err != nil {
+		seen := map[string]bool{}
+		for _, d := range dues {
+			// Only from the status read: a claim or redemption committed since (PostgreSQL) wins.
+			res, err := t.exec(`UPDATE rewards SET status = 7 WHERE reward_id = ? AND status = ?`, d.id, d.status)
+			if err != nil {
 				return err
 			}
-		}
-		for _, id := range append(claimable, issued...) {
-			if _, err := t.exec(`UPDATE rewards SET status = 7 WHERE reward_id = ?`, id); err != nil {
-				return err
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				continue
+			}
+			if d.status == 4 {
+				if _, err := t.exec(`UPDATE reward_items SET status = 'EXPIRED' WHERE reward_id = ? AND status = 'ISSUED'`, d.id); err != nil {
+					return err
+				}
+			}
+			if !seen[d.bill] {
+				seen[d.bill] = true
+				bills = append(bills, d.bill)
 			}
 		}
 		for _, b := range bills {
