@@ -36,21 +36,28 @@ func writeAdminError(w http.ResponseWriter, r *http.Request, status int, code, m
 
 // adminFail maps an error to the admin API's REST answer.
 func (a *API) adminFail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg, details := adminAnswer(r, err)
+	writeAdminError(w, r, status, code, msg, details)
+}
+
+// adminAnswer is the status, code, message and details that answer err; errors of the
+// server's own are logged.
+func adminAnswer(r *http.Request, err error) (int, string, string, []vsrp.FieldError) {
 	var ve *vsrp.ValidationError
 	var ce *vsrp.Error
 	switch {
 	case errors.As(err, &ve):
-		writeAdminError(w, r, http.StatusBadRequest, "invalid", "the request has problems", ve.Problems)
+		return http.StatusBadRequest, "invalid", "the request has problems", ve.Problems
 	case errors.Is(err, vsrp.ErrNotFound):
-		writeAdminError(w, r, http.StatusNotFound, "not_found", "not found", nil)
+		return http.StatusNotFound, "not_found", "not found", nil
 	case errors.Is(err, vsrp.ErrConflict):
-		writeAdminError(w, r, http.StatusConflict, "conflict", err.Error(), nil)
+		return http.StatusConflict, "conflict", err.Error(), nil
 	case errors.As(err, &ce) && ce.Code == vsrp.CodeUnavailable:
 		logger(r.Context()).Error("admin request failed", "err", err)
-		writeAdminError(w, r, http.StatusServiceUnavailable, "unavailable", "storage unavailable, retry", nil)
+		return http.StatusServiceUnavailable, "unavailable", "storage unavailable, retry", nil
 	default:
 		logger(r.Context()).Error("admin request failed", "err", err)
-		writeAdminError(w, r, http.StatusInternalServerError, "internal", "internal error; see the server log under the request id", nil)
+		return http.StatusInternalServerError, "internal", "internal error; see the server log under the request id", nil
 	}
 }
 

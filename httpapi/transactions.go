@@ -132,7 +132,15 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		ingestErr = prepareErr
 	}
 	if ingestErr != nil {
-		a.adminFail(w, r, ingestErr)
+		// The batches committed before the failure stay stored: say how far it got, and that
+		// sending the file again is safe (stored rows come back as duplicates).
+		status, code, msg, details := adminAnswer(r, ingestErr)
+		if sum.Errors == nil {
+			sum.Errors = []platform.RowError{}
+		}
+		writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "details": details,
+			"message": fmt.Sprintf("%s; %d rows were stored before it: sending the file again is safe", msg, sum.Accepted)},
+			"accepted": sum.Accepted, "duplicates": sum.Duplicates, "rejected": sum.Rejected, "errors": sum.Errors})
 		return
 	}
 	sum.Rejected += len(unreadable)
