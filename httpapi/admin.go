@@ -52,6 +52,8 @@ func adminAnswer(r *http.Request, err error) (int, string, string, []vsrp.FieldE
 		return http.StatusNotFound, "not_found", "not found", nil
 	case errors.Is(err, vsrp.ErrConflict):
 		return http.StatusConflict, "conflict", err.Error(), nil
+	case errors.As(err, &ce) && ce.Code == vsrp.CodeInvalidParam:
+		return http.StatusBadRequest, "invalid", ce.Error(), nil
 	case errors.As(err, &ce) && ce.Code == vsrp.CodeUnavailable:
 		logger(r.Context()).Error("admin request failed", "err", err)
 		return http.StatusServiceUnavailable, "unavailable", "storage unavailable, retry", nil

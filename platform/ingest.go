@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/engine"
@@ -198,6 +199,14 @@ func (p *Platform) Commit(ctx context.Context, b *Batch) (IngestSummary, error) 
 // checkTxn validates a row without touching stored transactions; it answers a rejection
 // reason in plain words, or the transaction to store.
 func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, cards map[string]string) (*store.TxnRow, string, error) {
+	for _, f := range []struct{ name, v string }{{"transactionId", in.TransactionID}, {"type", in.Type},
+		{"originalTransactionId", in.OriginalTransactionID}, {"cardId", in.CardID}, {"pan", in.PAN},
+		{"currency", in.Currency}, {"transactionTime", in.TransactionTime}, {"merchantId", in.MerchantID},
+		{"merchantName", in.MerchantName}, {"mcc", in.MCC}, {"merchantCountry", in.MerchantCountry}} {
+		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) {
+			return nil, f.name + " is not UTF-8 text (or holds a NUL character)", nil
+		}
+	}
 	switch {
 	case in.TransactionID == "" || len(in.TransactionID) > 128:
 		return nil, "transactionId missing or longer than 128 characters", nil

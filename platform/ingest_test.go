@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -116,17 +117,27 @@ func TestIngestRejections(t *testing.T) {
 				x.Type, x.OriginalTransactionID = "refund", "T1"
 				return x
 			}(),
+			func() platform.TxnInput { x := purchase("T11", card, "1", at); x.MerchantName = "a\x00b"; return x }(),
+			func() platform.TxnInput { x := purchase("T12", card, "1", at); x.MerchantName = "caf\xe9"; return x }(),
 		}
 		sum := ingest(t, f.p, rows)
 		want := map[int]string{2: "unknown card", 3: "bad amount", 4: "bad currency", 5: "transactionTime is in the future",
 			6: "refund of an unknown transaction", 7: "refund larger than what is left of the original", 8: "bad card number", 9: "bad amount",
-			10: "refund dated before its original"}
+			10: "refund dated before its original", 11: "merchantName is not UTF-8 text", 12: "merchantName is not UTF-8 text"}
 		if sum.Accepted != 1 || sum.Rejected != len(want) {
 			t.Fatalf("summary %+v", sum)
 		}
 		for _, e := range sum.Errors {
 			if w := want[e.Row]; w == "" || len(e.Reason) < len(w) || e.Reason[:len(w)] != w {
 				t.Errorf("row %d: reason %q, want one starting %q", e.Row, e.Reason, w)
+			}
+		}
+		// Text no database can hold, as a look-up key, is a bad parameter or unknown, never an
+		// internal error.
+		for _, id := range []string{"rw_\x00", "rw_\xe9"} {
+			var ce *vsrp.Error
+			if _, err := f.p.ShowReward(ctx, f.a, id); !errors.As(err, &ce) || (ce.Code != vsrp.CodeInvalidParam && ce.Code != vsrp.CodeRewardNotFound) {
+				t.Errorf("showReward(%q): %v, want 1003 or 3012", id, err)
 			}
 		}
 		// Resending changes nothing; the same id with other content is a conflict.

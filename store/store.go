@@ -257,8 +257,13 @@ func (s *Store) wrap(err error) error {
 		return vsrp.ErrNotFound
 	}
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "23505" {
-		return fmt.Errorf("%w: %s", vsrp.ErrConflict, pg.ConstraintName)
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return fmt.Errorf("%w: %s", vsrp.ErrConflict, pg.ConstraintName)
+		case "22021", "22P05": // a NUL character or bytes that are not UTF-8: the caller's text
+			return vsrp.Errorf(vsrp.CodeInvalidParam, "text must be UTF-8 without NUL characters")
+		}
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
