@@ -18,9 +18,23 @@ type AdminFlags struct {
 	AdminToken string `env:"VSRP_ADMIN_TOKEN" required:"" help:"Admin API bearer token."`
 }
 
+// answerError is a non-2xx answer of the admin API: the server's message and details, and the
+// body (an import's answer carries the counts of what was stored before a failure).
+type answerError struct {
+	msg  string
+	body []byte
+}
+
+func (e *answerError) Error() string { return e.msg }
+
 // do sends one admin request and decodes a 2xx JSON answer into out; any other answer becomes
-// an error with the server's message and details.
+// an *answerError with the server's message and details. It gives up after 10 minutes.
 func (f *AdminFlags) do(method, path, contentType string, body io.Reader, out any) error {
+	return f.send(10*time.Minute, method, path, contentType, body, out)
+}
+
+// send is do with a time limit for the whole exchange; 0 means none (a long upload).
+func (f *AdminFlags) send(limit time.Duration, method, path, contentType string, body io.Reader, out any) error {
 	req, err := http.NewRequest(method, strings.TrimRight(f.Server, "/")+path, body)
 	if err != nil {
 		return err
@@ -29,7 +43,7 @@ func (f *AdminFlags) do(method, path, contentType string, body io.Reader, out an
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	resp, err := (&http.Client{Timeout: limit}).Do(req)
 	if err != nil {
 		return err
 	}
@@ -48,14 +62,14 @@ func (f *AdminFlags) do(method, path, contentType string, body io.Reader, out an
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error.Message == "" {
-			return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+			return &answerError{msg: fmt.Sprintf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data)), body: data}
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "HTTP %d: %s", resp.StatusCode, e.Error.Message)
 		for _, d := range e.Error.Details {
 			fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Reason)
 		}
-		return fmt.Errorf("%s", b.String())
+		return &answerError{msg: b.String(), body: data}
 	}
 	if out == nil {
 		return nil

@@ -120,3 +120,54 @@ func TestBillListEmptyAndUnknownBill(t *testing.T) {
 		t.Fatalf("unknown bill: %d %q", code, errOut)
 	}
 }
+
+// A row the reader cannot read (a stray quote in CSV, broken JSON on an NDJSON line) is
+// rejected on its own: the rows after it are still read.
+func TestTxnImportUnreadableRowsDoNotStopTheFile(t *testing.T) {
+	srv := startServer(t)
+	now := time.Now().UTC().Format(time.RFC3339)
+	dir := t.TempDir()
+	csvFile, ndFile := filepath.Join(dir, "t.csv"), filepath.Join(dir, "t.ndjson")
+	csv := "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n" +
+		"T1,purchase,card_nope,10.00,CNY," + now + ",M,Shop,5812,CN\n" +
+		"T2,purchase,card_nope,10.00,CNY," + now + `,M,Joe's "Best" Diner,5812,CN` + "\n" +
+		"T3,purchase,card_nope,10.00,CNY," + now + ",M,Shop,5812,CN\n"
+	row := func(id string) string {
+		return `{"transactionId":"` + id + `","type":"purchase","cardId":"card_nope","amount":1,"currency":"CNY","transactionTime":"` +
+			now + `","merchantId":"M","merchantName":"S","mcc":"5812","merchantCountry":"CN"}` + "\n"
+	}
+	nd := row("N1") + `{"transactionId":"N2", broken` + "\n\n" + row("N3")
+	for name, content := range map[string]string{csvFile: csv, ndFile: nd} {
+		if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := run(t, srv, "txn", "import", csvFile)
+	if code != 0 || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable CSV row") ||
+		!strings.Contains(out, "row 3 (T3): unknown card") {
+		t.Fatalf("CSV import: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, srv, "txn", "import", ndFile)
+	if code != 0 || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable row") ||
+		!strings.Contains(out, "row 3 (N3): unknown card") {
+		t.Fatalf("NDJSON import: %d %q %q", code, out, errOut)
+	}
+}
+
+// When reading stops (broken JSON in an array), the summary of the rows before it is still
+// shown, with the server's message, and the command fails.
+func TestTxnImportStoppedShowsSummary(t *testing.T) {
+	srv := startServer(t)
+	now := time.Now().UTC().Format(time.RFC3339)
+	file := filepath.Join(t.TempDir(), "t.json")
+	body := `[{"transactionId":"J1","type":"purchase","cardId":"card_nope","amount":1,"currency":"CNY","transactionTime":"` + now +
+		`","merchantId":"M","merchantName":"S","mcc":"5812","merchantCountry":"CN"}, {"transactionId": broken`
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, srv, "txn", "import", file)
+	if code == 0 || !strings.Contains(out, "0 accepted, 0 duplicates, 1 rejected") || !strings.Contains(out, "row 1 (J1): unknown card") ||
+		!strings.Contains(errOut, "reading stopped after row 1") {
+		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+}

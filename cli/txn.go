@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,9 +73,16 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 			Reason        string `json:"reason"`
 		} `json:"errors"`
 	}
-	err = c.do(http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
+	// No time limit: a large file takes as long as it takes (the server answers at the end).
+	err = c.send(0, http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
 	close(done)
-	if err != nil {
+	var ae *answerError
+	if errors.As(err, &ae) {
+		// Reading stopped, or a batch failed: what was stored before it still counts.
+		if json.Unmarshal(ae.body, &res) != nil || res.Accepted+res.Duplicates+res.Rejected == 0 {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -87,7 +96,7 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		}
 		fmt.Fprintf(rc.out, "  row %d (%s): %s\n", e.Row, e.TransactionID, e.Reason)
 	}
-	return nil
+	return err
 }
 
 func isTerminal(w io.Writer) bool {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -39,7 +40,7 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	case "text/csv":
 		src, err = newCSVSource(r.Body)
 	case "application/x-ndjson", "application/jsonl", "application/x-jsonlines":
-		src = &jsonSource{dec: json.NewDecoder(bufio.NewReaderSize(r.Body, 1<<16))}
+		src = &ndjsonSource{r: bufio.NewReaderSize(r.Body, maxJSONRow)}
 	default:
 		src, err = newJSONArraySource(r.Body)
 	}
@@ -164,9 +165,10 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sum)
 }
 
+// jsonSource reads a JSON array of transactions. A row that is JSON but not a transaction is
+// rejected on its own; broken JSON ends the stream (nothing after it can be told apart).
 type jsonSource struct {
-	dec   *json.Decoder
-	array bool
+	dec *json.Decoder
 }
 
 func newJSONArraySource(body io.Reader) (*jsonSource, error) {
@@ -175,33 +177,72 @@ func newJSONArraySource(body io.Reader) (*jsonSource, error) {
 	if err != nil || tok != json.Delim('[') {
 		return nil, errors.New("want a JSON array of transactions (or NDJSON with Content-Type application/x-ndjson, or text/csv)")
 	}
-	return &jsonSource{dec: dec, array: true}, nil
+	return &jsonSource{dec: dec}, nil
 }
 
 func (s *jsonSource) next() (platform.TxnInput, string, error) {
-	var in platform.TxnInput
-	if s.array && !s.dec.More() {
+	if !s.dec.More() {
 		if _, err := s.dec.Token(); err != nil {
-			return in, "", err
+			return platform.TxnInput{}, "", err
 		}
-		return in, "", io.EOF
+		return platform.TxnInput{}, "", io.EOF
 	}
 	var raw json.RawMessage
 	if err := s.dec.Decode(&raw); err != nil {
-		if err == io.EOF && !s.array {
-			return in, "", io.EOF
-		}
-		return in, "", err
+		return platform.TxnInput{}, "", err
 	}
+	in, reason := decodeRow(raw)
+	return in, reason, nil
+}
+
+// maxJSONRow bounds one NDJSON line.
+const maxJSONRow = 64 << 10
+
+// ndjsonSource reads one transaction per line; a line that is not one (broken JSON included)
+// is rejected on its own and reading goes on with the next line. Blank lines are skipped.
+type ndjsonSource struct {
+	r *bufio.Reader
+}
+
+func (s *ndjsonSource) next() (platform.TxnInput, string, error) {
+	for {
+		line, err := s.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			for err == bufio.ErrBufferFull { // skip the rest of the line
+				_, err = s.r.ReadSlice('\n')
+			}
+			if err != nil && err != io.EOF {
+				return platform.TxnInput{}, "", err
+			}
+			return platform.TxnInput{}, fmt.Sprintf("line longer than %d KiB", maxJSONRow>>10), nil
+		}
+		if err != nil && err != io.EOF {
+			return platform.TxnInput{}, "", err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			if err == io.EOF {
+				return platform.TxnInput{}, "", io.EOF
+			}
+			continue
+		}
+		in, reason := decodeRow(line)
+		return in, reason, nil
+	}
+}
+
+// decodeRow reads one JSON transaction, or says why it cannot (with the row's transactionId
+// when that much can be read).
+func decodeRow(raw []byte) (platform.TxnInput, string) {
+	var in platform.TxnInput
 	if err := json.Unmarshal(raw, &in); err != nil {
 		var id struct {
 			TransactionID string `json:"transactionId"`
 		}
 		_ = json.Unmarshal(raw, &id)
-		in.TransactionID = id.TransactionID
-		return in, "unreadable row: " + strings.TrimPrefix(err.Error(), "json: "), nil
+		in = platform.TxnInput{TransactionID: id.TransactionID}
+		return in, "unreadable row: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
-	return in, "", nil
+	return in, ""
 }
 
 type csvSource struct {
@@ -245,11 +286,14 @@ func newCSVSource(body io.Reader) (*csvSource, error) {
 
 func (s *csvSource) next() (platform.TxnInput, string, error) {
 	var in platform.TxnInput
+	before := s.r.InputOffset()
 	rec, err := s.r.Read()
 	if err != nil {
+		// A row the CSV reader cannot read (a stray quote…) is rejected on its own; the reader
+		// goes on after it.
 		var pe *csv.ParseError
-		if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
-			return in, "wrong number of fields", nil
+		if errors.As(err, &pe) && s.r.InputOffset() > before {
+			return in, "unreadable CSV row: " + pe.Err.Error(), nil
 		}
 		return in, "", err
 	}
