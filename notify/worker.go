@@ -48,6 +48,10 @@ type Config struct {
 	// previous one while its rotation grace period lasts. Called for every attempt, from
 	// several goroutines at once. Its error is logged but not stored.
 	Secrets func(ctx context.Context, appID string) ([]string, error)
+	// Destination answers where an app's webhooks go now (its notifyUrl as currently set), so
+	// that retries and redeliveries follow a corrected URL; it may answer a Permanent error
+	// (the app disabled, or without a URL). Nil: the URL stored with the notification.
+	Destination func(ctx context.Context, appID string) (string, error)
 	// Clock answers the current time (default time.Now). Due times, leases, schedules and the
 	// webhook-timestamp header all come from it; waiting between polls is in real time.
 	Clock func() time.Time
@@ -308,7 +312,15 @@ func firstAttempt(n *store.Notification, now time.Time) time.Time {
 
 // attempt signs and posts n once.
 func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
-	u, err := url.Parse(n.URL)
+	dest := n.URL
+	if w.cfg.Destination != nil {
+		var err error
+		if dest, err = w.cfg.Destination(ctx, n.AppID); err != nil {
+			var perm *PermanentError
+			return outcome{permanent: errors.As(err, &perm), text: "webhook destination unavailable", cause: err}
+		}
+	}
+	u, err := url.Parse(dest)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return outcome{permanent: true, text: "notify URL is not an absolute http or https URL"}
 	}
@@ -326,7 +338,7 @@ func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
 
 	actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, n.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, dest, bytes.NewReader(body))
 	if err != nil {
 		return outcome{permanent: true, text: "notify URL is not usable"}
 	}

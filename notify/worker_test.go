@@ -500,6 +500,36 @@ func TestSecretsUnavailable(t *testing.T) {
 	})
 }
 
+// A notification goes where the app's webhooks go now: after an operator corrects the
+// notifyUrl, the next attempt leaves for the new one; an app with no destination any more
+// fails the notification at once.
+func TestFollowsTheCurrentDestination(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	current := newReceiver(t, accept)
+	var mu sync.Mutex
+	dest := func() (string, error) { return current.URL + "/api/v1/reward/notification", nil }
+	b := setup(t, s, answerJSON(500, `{}`), func(c *notify.Config) {
+		c.Destination = func(context.Context, string) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return dest()
+		}
+	})
+	n := b.enqueue(t, "rwd_1") // written with the old URL (b.recv, which fails)
+	b.runOnce(t, 1)
+	if row := b.read(t, n.ID); row.Status != store.NotificationDelivered || len(current.deliveries()) != 1 || len(b.recv.deliveries()) != 0 {
+		t.Fatalf("row %+v; %d to the current URL, %d to the old one", row, len(current.deliveries()), len(b.recv.deliveries()))
+	}
+	mu.Lock()
+	dest = func() (string, error) { return "", notify.Permanent(errors.New("the app is disabled")) }
+	mu.Unlock()
+	m := b.enqueue(t, "rwd_2")
+	b.runOnce(t, 1)
+	if row := b.read(t, m.ID); row.Status != store.NotificationFailed || len(b.recv.deliveries()) != 0 {
+		t.Fatalf("with no destination: %+v, %d sent to the old URL", row, len(b.recv.deliveries()))
+	}
+}
+
 func TestBadURLFailsAtOnce(t *testing.T) {
 	s := storetest.Open(t, store.SQLite)
 	b := setup(t, s, accept, nil)

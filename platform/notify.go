@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/notify"
 	"github.com/vsrp-dev/vsrp/store"
 )
 
@@ -59,6 +60,23 @@ func (p *Platform) Redeliver(ctx context.Context, id string) (*store.Notificatio
 	p.wakeNotifier()
 	n, err := p.store.Notification(ctx, id)
 	return n, storeErr(err)
+}
+
+// AppNotifyURL answers where the app's webhooks go now (for the notifier): its notifyUrl; a
+// permanent failure when the app is disabled, has no notifyUrl or no longer exists.
+func (p *Platform) AppNotifyURL(ctx context.Context, appID string) (string, error) {
+	a, err := p.store.App(ctx, appID)
+	switch {
+	case errors.Is(err, vsrp.ErrNotFound):
+		return "", notify.Permanent(errors.New("the app no longer exists"))
+	case err != nil:
+		return "", storeErr(err)
+	case !a.Enabled:
+		return "", notify.Permanent(errors.New("the app is disabled"))
+	case a.NotifyURL == "":
+		return "", notify.Permanent(errors.New("the app has no notifyUrl"))
+	}
+	return a.NotifyURL, nil
 }
 
 // AppWebhookSecrets answers the signing secrets of an app by id (for the notifier).
