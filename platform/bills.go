@@ -54,7 +54,7 @@ func dueAt(o *engine.Offer, b *store.BillSummary) time.Time {
 }
 
 // GenerateBill generates an open bill: met rewards become 2 with their amounts confirmed and
-// claimBefore set (generation + claimDays); rewards not met stay 0, final. Before the bill
+// claimBefore set (generation + claimDays; none when claimDays is 0); rewards not met stay 0, final. Before the bill
 // falls due it answers ErrNotDue unless force; out of order it answers a conflict.
 func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) (*store.BillSummary, error) {
 	b, o, err := p.billAndOffer(ctx, billID)
@@ -71,7 +71,11 @@ func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) 
 		if err := tx.LockOffer(o.OfferID); err != nil {
 			return err
 		}
-		return tx.GenerateBill(billID, now.AddDate(0, 0, o.ClaimDays), now)
+		var claimBefore time.Time // claimDays 0: no deadline to claim
+		if o.ClaimDays > 0 {
+			claimBefore = now.AddDate(0, 0, o.ClaimDays)
+		}
+		return tx.GenerateBill(billID, claimBefore, now)
 	})
 	if err != nil {
 		return nil, lifecycleErr(err)

@@ -463,3 +463,45 @@ func TestListRewardsFilters(t *testing.T) {
 		}
 	})
 }
+
+// A reward that needs a claim, of an offer without claimDays, has no deadline: it can be
+// claimed after approval, and the scheduler does not expire it.
+func TestClaimWithoutClaimDaysHasNoDeadline(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		cp := offer("OF-CP", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "claimRequired": true}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(cp), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		u, err := f.p.GetVuid(ctx, f.a, "u")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.p.AddCard(ctx, f.a, u.Vuid, card); err != nil {
+			t.Fatal(err)
+		}
+		f.p = newPlatformAt(t, st, testNow.Add(time.Hour))
+		b := &billFixture{fixture: f, st: st, cards: []string{card}}
+		b.buy(t, "T1", card, "5812")
+		id := b.bill(t, "OF-CP").ID
+		if _, err := f.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		later := newPlatformAt(t, st, testNow.Add(48*time.Hour))
+		if _, err := later.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := later.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := b.reward(t, card, "OF-CP")
+		if r.Status != vsrp.RewardToSettle || !r.ClaimBefore.IsZero() {
+			t.Fatalf("after approval and the scheduler: status %d, claimBefore %v; want 2 with no deadline", r.Status, r.ClaimBefore)
+		}
+		if _, _, err := later.ClaimReward(ctx, f.a, r.ID); err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+	})
+}
