@@ -162,7 +162,9 @@ func (p *Platform) SettleBill(ctx context.Context, billID string, results []Sett
 			}
 			if err := p.settleReward(tx, o, rs, r.Status, r.Message, "", now); err != nil {
 				if errors.Is(err, vsrp.ErrConflict) {
-					bad.Add(fmt.Sprintf("results[%d].rewardId", i), "reward is not settling (status %d)", rs.Status)
+					if all == 0 { // "all" settles what is still settling: one an app settled meanwhile is done
+						bad.Add(fmt.Sprintf("results[%d].rewardId", i), "reward is not settling (status %d)", rs.Status)
+					}
 					continue
 				}
 				return err
@@ -346,7 +348,7 @@ func (p *Platform) UpdateRewardStatus(ctx context.Context, a *vsrp.App, rewardID
 		return storeErr(err)
 	}
 	now := p.now()
-	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+	update := func(tx *store.Tx) error {
 		rs, err := tx.RewardStateOf(rewardID)
 		if err != nil {
 			return err
@@ -373,12 +375,18 @@ func (p *Platform) UpdateRewardStatus(ctx context.Context, a *vsrp.App, rewardID
 			return vsrp.E(vsrp.CodeStatusChange)
 		}
 		return tx.SettleBillStatus(rs.BillID, now)
-	})
+	}
+	err = p.store.WriteTx(ctx, update)
+	if errors.Is(err, vsrp.ErrConflict) {
+		// Moved concurrently (an operator's settlement, another report): look again. Already in
+		// the reported status is a success (idempotent); anything else is a refused change.
+		err = p.store.WriteTx(ctx, update)
+	}
 	switch {
 	case err == nil:
 		p.wakeNotifier()
 		return nil
-	case errors.Is(err, vsrp.ErrConflict): // moved concurrently: the caller retries and sees the new status
+	case errors.Is(err, vsrp.ErrConflict):
 		return vsrp.E(vsrp.CodeStatusChange)
 	}
 	var ce *vsrp.Error

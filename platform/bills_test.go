@@ -505,3 +505,44 @@ func TestClaimWithoutClaimDaysHasNoDeadline(t *testing.T) {
 		}
 	})
 }
+
+// Settling a bill with "all" while apps report rewards settled themselves (PostgreSQL: the
+// reports commit between the listing and the moves) succeeds, and every reward ends settled.
+func TestSettleAllWhileAppsReport(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		for i := range 300 {
+			if sum := ingest(t, b.p, []platform.TxnInput{purchase(fmt.Sprintf("T%d", i), b.cards[0], "50", testNow.Add(time.Minute))}); sum.Accepted != 1 {
+				t.Fatal(sum)
+			}
+		}
+		id := b.bill(t, "OF-CASH").ID
+		if _, err := b.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.p.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		page, err := b.p.ListRewards(ctx, b.a, platform.ListRewardsParams{CardID: b.cards[0], PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for _, r := range page.Rewards {
+			wg.Go(func() {
+				if err := b.p.UpdateRewardStatus(ctx, b.a, r.ID, vsrp.RewardSettled, "paid by the app"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		bill, err := b.p.SettleBill(ctx, id, nil, vsrp.RewardSettled)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("settle all while apps report: %v", err)
+		}
+		if bill.Status != vsrp.BillSettled {
+			t.Fatalf("bill status %d, want settled", bill.Status)
+		}
+	})
+}
