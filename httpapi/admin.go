@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -351,17 +353,27 @@ func (a *API) putCampaign(w http.ResponseWriter, r *http.Request) {
 	a.adminFail(w, r, err)
 }
 
+// intQuery reads an integer query parameter from lo to hi; absent, it answers def; anything
+// else adds a problem to ve.
+func intQuery(q url.Values, name string, def, lo, hi int, ve *vsrp.ValidationError) int {
+	v := q.Get(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		ve.Add(name, "must be an integer from %d to %d", lo, hi)
+		return def
+	}
+	return n
+}
+
 func (a *API) getCampaign(w http.ResponseWriter, r *http.Request) {
-	version := 0
-	if v := r.URL.Query().Get("version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			var ve vsrp.ValidationError
-			ve.Add("version", "must be a positive integer")
-			a.adminFail(w, r, &ve)
-			return
-		}
-		version = n
+	var ve vsrp.ValidationError
+	version := intQuery(r.URL.Query(), "version", 0, 1, math.MaxInt32, &ve)
+	if err := ve.Err(); err != nil {
+		a.adminFail(w, r, err)
+		return
 	}
 	doc, err := a.p.Campaign(r.Context(), r.PathValue("campaignId"), version)
 	if err != nil {

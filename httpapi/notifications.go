@@ -1,9 +1,10 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
-	"strconv"
 
+	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/store"
 )
 
@@ -33,8 +34,12 @@ func (a *API) notificationView(n *store.Notification) notificationView {
 
 func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	offset, _ := strconv.Atoi(q.Get("offset"))
+	var ve vsrp.ValidationError
+	limit, offset := intQuery(q, "limit", 0, 1, 1000, &ve), intQuery(q, "offset", 0, 0, math.MaxInt32, &ve)
+	if err := ve.Err(); err != nil {
+		a.adminFail(w, r, err)
+		return
+	}
 	ns, total, err := a.p.Notifications(r.Context(), q.Get("status"), limit, offset)
 	if err != nil {
 		a.adminFail(w, r, err)

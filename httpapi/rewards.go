@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -185,22 +186,11 @@ func (a *API) adminRewards(w http.ResponseWriter, r *http.Request) {
 	q := store.AdminRewardQuery{CardID: qv.Get("cardId"), CampaignID: qv.Get("campaignId"), OfferID: qv.Get("offerId"),
 		AppID: qv.Get("appId"), Vuid: qv.Get("vuid")}
 	var ve vsrp.ValidationError
-	intParam := func(name string, dst *int) {
-		if v := qv.Get(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				ve.Add(name, "must be an integer")
-			}
-			*dst = n
-		}
-	}
-	var status int
-	intParam("status", &status)
 	if qv.Get("status") != "" {
+		status := intQuery(qv, "status", 0, vsrp.RewardNotMet, vsrp.RewardExpired, &ve)
 		q.Status = &status
 	}
-	intParam("limit", &q.Limit)
-	intParam("offset", &q.Offset)
+	q.Limit, q.Offset = intQuery(qv, "limit", 0, 1, 1000, &ve), intQuery(qv, "offset", 0, 0, math.MaxInt32, &ve)
 	if err := ve.Err(); err != nil {
 		a.adminFail(w, r, err)
 		return

@@ -182,8 +182,11 @@ func newJSONArraySource(body io.Reader) (*jsonSource, error) {
 
 func (s *jsonSource) next() (platform.TxnInput, string, error) {
 	if !s.dec.More() {
-		if _, err := s.dec.Token(); err != nil {
+		if _, err := s.dec.Token(); err != nil { // the closing bracket
 			return platform.TxnInput{}, "", err
+		}
+		if _, err := s.dec.Token(); err != io.EOF {
+			return platform.TxnInput{}, "", errors.New("unexpected data after the array")
 		}
 		return platform.TxnInput{}, "", io.EOF
 	}
