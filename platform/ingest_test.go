@@ -527,6 +527,59 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 	})
 }
 
+// An app that sees an account's reward through one card of it (bound to its own user) is
+// shown that card only, not the account's other cards; the account's app sees them all.
+func TestAccountRewardShowsOtherAppsOnlyTheirCards(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 2)
+		u, err := f.p.GetVuid(ctx, f.a, "account-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cards {
+			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name, camps := "C", []string{"CMP-T"}
+		created, err := f.p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &camps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appC, err := f.p.App(ctx, created.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uc, err := f.p.GetVuid(ctx, appC, "c-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.p.AddCard(ctx, appC, uc.Vuid, cards[0]); err != nil {
+			t.Fatal(err)
+		}
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "200", testNow.Add(time.Minute))})
+		for _, c := range []struct {
+			app  *vsrp.App
+			want []string
+		}{{f.a, sortedCopy(cards)}, {appC, cards[:1]}} {
+			page, err := p.ListRewards(ctx, c.app, platform.ListRewardsParams{CardID: cards[0], Status: 0})
+			if err != nil || page.Total != 1 || !slices.Equal(page.Rewards[0].CardIDs, c.want) {
+				t.Fatalf("app %s lists %+v (%v), want the account's reward with cards %v", c.app.ID, page, err, c.want)
+			}
+			r, err := p.ShowReward(ctx, c.app, page.Rewards[0].ID)
+			if err != nil || !slices.Equal(r.CardIDs, c.want) {
+				t.Fatalf("app %s shows %+v (%v), want cards %v", c.app.ID, r, err, c.want)
+			}
+		}
+	})
+}
+
 // spendOn is a spend offer (300.00 for 25.00) on purchases of one MCC.
 func spendOn(mcc string) map[string]any {
 	return offer("OF-S", "spend", map[string]any{"match": map[string]any{"mcc": []string{mcc}},

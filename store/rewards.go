@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 
 	"github.com/vsrp-dev/vsrp"
@@ -119,7 +120,45 @@ func (s *Store) ListRewards(ctx context.Context, q vsrp.RewardQuery) ([]*vsrp.Re
 		from.WriteString(` AND b.end_date <= ?`)
 		args = append(args, q.BillEndDate)
 	}
-	return s.rewardPage(ctx, from.String(), args, q.PageSize, q.Page*q.PageSize)
+	rs, total, err := s.rewardPage(ctx, from.String(), args, q.PageSize, q.Page*q.PageSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	return rs, total, s.keepAppCards(ctx, q.AppID, rs)
+}
+
+// keepAppCards leaves on rewards of several cards (an account's) only the cards the app
+// knows: bound to one of its users or enrolled through it. An app that sees an account's
+// reward through one card does not learn the account's other cards.
+func (s *Store) keepAppCards(ctx context.Context, appID string, rs []*vsrp.Reward) error {
+	var cards []any
+	for _, r := range rs {
+		if len(r.CardIDs) > 1 {
+			for _, c := range r.CardIDs {
+				cards = append(cards, c)
+			}
+		}
+	}
+	if len(cards) == 0 {
+		return nil
+	}
+	in := inList(len(cards))
+	known, err := collectStrings(s.db.QueryContext(ctx, s.q(`SELECT card_id FROM bindings WHERE app_id = ? AND card_id IN `+in+`
+		UNION SELECT card_id FROM enrollments WHERE app_id = ? AND card_id IN `+in),
+		append(append(append([]any{appID}, cards...), appID), cards...)...))
+	if err != nil {
+		return s.wrap(err)
+	}
+	seen := make(map[string]bool, len(known))
+	for _, c := range known {
+		seen[c] = true
+	}
+	for _, r := range rs {
+		if len(r.CardIDs) > 1 {
+			r.CardIDs = slices.DeleteFunc(r.CardIDs, func(c string) bool { return !seen[c] })
+		}
+	}
+	return nil
 }
 
 // rewardPage answers the rewards that fromWhere (a FROM … WHERE clause over rewards r and
@@ -165,7 +204,10 @@ func (s *Store) VisibleReward(ctx context.Context, appID string, campaignIDs []s
 	if !granted {
 		return nil, vsrp.ErrNotFound
 	}
-	return w, s.fillRewards(ctx, []*vsrp.Reward{w})
+	if err := s.fillRewards(ctx, []*vsrp.Reward{w}); err != nil {
+		return nil, err
+	}
+	return w, s.keepAppCards(ctx, appID, []*vsrp.Reward{w})
 }
 
 // fillRewards loads the cards and items of the rewards, two queries for the lot.
