@@ -391,25 +391,17 @@ func TestAccountAggregation(t *testing.T) {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 3)
-		u, err := f.p.GetVuid(ctx, f.a, "account-user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cards[:2] { // the third card stays unbound: an account of its own
-			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
-				t.Fatal(err)
-			}
-		}
+		vuid := bindAll(t, f, "account-user", cards[:2]...) // the third card stays unbound: an account of its own
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		at := testNow.Add(time.Minute)
 		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "200", at), purchase("A2", cards[1], "150", at),
 			purchase("A3", cards[2], "200", at)})
-		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: vuid, Status: 0})
 		if err != nil || page.Total != 1 {
 			t.Fatalf("rewards of the account: %+v %v", page, err)
 		}
 		r := page.Rewards[0]
-		if r.Status != vsrp.RewardMet || r.EventTotalAmount != 35000 || r.CalculatedAmount != 2000 || r.AccountVuid != u.Vuid ||
+		if r.Status != vsrp.RewardMet || r.EventTotalAmount != 35000 || r.CalculatedAmount != 2000 || r.AccountVuid != vuid ||
 			!slices.Equal(r.CardIDs, sortedCopy(cards[:2])) {
 			t.Fatalf("account reward: status %d total %d amount %d vuid %q cards %v", r.Status, r.EventTotalAmount,
 				r.CalculatedAmount, r.AccountVuid, r.CardIDs)
@@ -429,15 +421,7 @@ func TestAccountLeavesOutCardsEnrolledThroughAnotherApp(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		name, camps := "C", []string{"CMP-T"}
-		created, err := f.p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &camps})
-		if err != nil {
-			t.Fatal(err)
-		}
-		appC, err := f.p.App(ctx, created.AppID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		appC := otherApp(t, f)
 		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
 			t.Fatal(err)
 		}
@@ -449,15 +433,7 @@ func TestAccountLeavesOutCardsEnrolledThroughAnotherApp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, err := f.p.GetVuid(ctx, f.a, "user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []string{e1.CardID, e2.CardID} {
-			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
-				t.Fatal(err)
-			}
-		}
+		bindAll(t, f, "user", e1.CardID, e2.CardID)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		at := testNow.Add(time.Minute)
 		ingest(t, p, []platform.TxnInput{purchase("P2", e2.CardID, "200", at)})
@@ -537,24 +513,8 @@ func TestAccountRewardShowsOtherAppsOnlyTheirCards(t *testing.T) {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 2)
-		u, err := f.p.GetVuid(ctx, f.a, "account-user")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cards {
-			if err := f.p.AddCard(ctx, f.a, u.Vuid, c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		name, camps := "C", []string{"CMP-T"}
-		created, err := f.p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &camps})
-		if err != nil {
-			t.Fatal(err)
-		}
-		appC, err := f.p.App(ctx, created.AppID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		bindAll(t, f, "account-user", cards...)
+		appC := otherApp(t, f)
 		uc, err := f.p.GetVuid(ctx, appC, "c-user")
 		if err != nil {
 			t.Fatal(err)
@@ -592,6 +552,36 @@ func accountSpendCampaign() []byte {
 	doc := rewardCampaign(offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
 		"reward": map[string]any{"type": "Cash", "amount": 20}}))
 	return []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"account"`, 1))
+}
+
+// bindAll binds the cards to the app user auid in f.a and answers the user's vuid.
+func bindAll(t *testing.T, f *fixture, auid string, cards ...string) string {
+	t.Helper()
+	u, err := f.p.GetVuid(context.Background(), f.a, auid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cards {
+		if err := f.p.AddCard(context.Background(), f.a, u.Vuid, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u.Vuid
+}
+
+// otherApp creates a second app, granted CMP-T.
+func otherApp(t *testing.T, f *fixture) *vsrp.App {
+	t.Helper()
+	name, camps := "C", []string{"CMP-T"}
+	created, err := f.p.CreateApp(context.Background(), platform.AppSpec{Name: &name, CampaignIDs: &camps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.p.App(context.Background(), created.AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func sortedCopy(s []string) []string {
