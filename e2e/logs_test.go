@@ -82,6 +82,9 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 		secrets = append(secrets, access)
 	}
 	h.raw(http.MethodPost, "/api/v1/auth/getToken", nil, mustJSON(map[string]string{"appId": a.AppID, "appSecret": a.AppSecret + "x"}))
+	// The fields swapped, and a PAN as appId: what a failed getToken sent as appId is not logged.
+	h.raw(http.MethodPost, "/api/v1/auth/getToken", nil, mustJSON(map[string]string{"appId": a.AppSecret, "appSecret": a.AppID}))
+	h.raw(http.MethodPost, "/api/v1/auth/getToken", nil, mustJSON(map[string]string{"appId": pans[0], "appSecret": "x"}))
 
 	checkDatabaseFiles(t, h, append(append(append(append([]string{}, pans...), auids...), badPANs...), secrets...))
 

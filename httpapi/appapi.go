@@ -157,12 +157,12 @@ func (a *API) getToken(w http.ResponseWriter, r *http.Request, body []byte) {
 		a.writeErr(w, r, err)
 		return
 	}
-	outcomeOf(r.Context()).appID = *req.AppID
 	pair, err := a.p.GetToken(r.Context(), *req.AppID, *req.AppSecret, a.clientIP(r))
 	if err != nil {
-		a.writeErr(w, r, err)
+		a.writeErr(w, r, err) // the appId as sent is not logged: it may be anything (a secret, a PAN)
 		return
 	}
+	outcomeOf(r.Context()).appID = *req.AppID
 	writeCoded(w, r, vsrp.OK, a.tokenAnswer(pair.AccessToken, pair.AccessTokenExpiredAt, pair.RefreshToken, pair.RefreshTokenExpiredAt, pair.Scope))
 }
 
