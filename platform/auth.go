@@ -52,16 +52,13 @@ func (p *Platform) GetToken(ctx context.Context, appID, secret string, ip netip.
 		p.failures.Add(failKey, now)
 		return nil, vsrp.E(vsrp.CodeBadCredentials)
 	}
-	n, err := p.store.CountIssued(ctx, a.ID, now.Add(-time.Hour))
+	pair, toks := p.newPair(a, vault.NewID("fam_"), 0, now)
+	issued, err := p.store.IssueTokens(ctx, a.ID, now.Add(-time.Hour), p.cfg.TokensPerHour, toks...)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	if n >= p.cfg.TokensPerHour {
+	if !issued {
 		return nil, vsrp.E(vsrp.CodeRateLimited)
-	}
-	pair, toks := p.newPair(a, vault.NewID("fam_"), 0, now)
-	if err := p.store.InsertTokens(ctx, toks...); err != nil {
-		return nil, storeErr(err)
 	}
 	return pair, nil
 }

@@ -10,16 +10,42 @@ import (
 
 // InsertTokens stores issued tokens (their hashes) in one transaction.
 func (s *Store) InsertTokens(ctx context.Context, toks ...*vsrp.Token) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, t := range toks {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, app_id, kind, family, generation,
-				created_at, expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`),
-				t.Hash, t.AppID, string(t.Kind), t.Family, t.Generation, micros(t.CreatedAt), micros(t.ExpiresAt)); err != nil {
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.insertTokens(ctx, tx, toks) })
+}
+
+// IssueTokens stores a new token pair of the app unless the app was issued limit pairs
+// since the time; it answers false then. Concurrent callers take turns (the app's row is
+// locked on PostgreSQL; SQLite writers are serial), so the limit holds across processes.
+func (s *Store) IssueTokens(ctx context.Context, appID string, since time.Time, limit int, toks ...*vsrp.Token) (bool, error) {
+	issued := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.engine == Postgres {
+			if _, err := tx.ExecContext(ctx, s.q(`SELECT app_id FROM apps WHERE app_id = ? FOR UPDATE`), appID); err != nil {
 				return s.wrap(err)
 			}
 		}
-		return nil
+		var n int
+		if err := tx.QueryRowContext(ctx, s.q(issuedSince), appID, micros(since)).Scan(&n); err != nil {
+			return s.wrap(err)
+		}
+		if n >= limit {
+			return nil
+		}
+		issued = true
+		return s.insertTokens(ctx, tx, toks)
 	})
+	return issued, err
+}
+
+func (s *Store) insertTokens(ctx context.Context, tx *sql.Tx, toks []*vsrp.Token) error {
+	for _, t := range toks {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, app_id, kind, family, generation,
+			created_at, expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`),
+			t.Hash, t.AppID, string(t.Kind), t.Family, t.Generation, micros(t.CreatedAt), micros(t.ExpiresAt)); err != nil {
+			return s.wrap(err)
+		}
+	}
+	return nil
 }
 
 // Token reads a token by its hash; vsrp.ErrNotFound when unknown.
@@ -70,11 +96,13 @@ func (s *Store) RevokeDescendants(ctx context.Context, family string, gen int) e
 	return s.wrap(err)
 }
 
+// issuedSince counts the token pairs issued to an app (by getToken, not refreshes) since a time.
+const issuedSince = `SELECT COUNT(*) FROM tokens WHERE app_id = ? AND generation = 0 AND kind = 'access' AND created_at > ?`
+
 // CountIssued counts the token pairs that getToken issued to the app since the time.
 func (s *Store) CountIssued(ctx context.Context, appID string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM tokens WHERE app_id = ? AND generation = 0
-		AND kind = 'access' AND created_at > ?`), appID, micros(since)).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.q(issuedSince), appID, micros(since)).Scan(&n)
 	return n, s.wrap(err)
 }
 

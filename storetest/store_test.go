@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -708,6 +709,37 @@ func TestCountIssued(t *testing.T) {
 			if n != tc.want {
 				t.Errorf("CountIssued(%s, base%+v) = %d, want %d", tc.app, tc.since.Sub(base), n, tc.want)
 			}
+		}
+	})
+}
+
+// The hourly allowance of token pairs holds under concurrent getToken calls, from one store
+// or two (two processes on PostgreSQL): counting and storing are one step.
+func TestIssueTokensKeepsTheAllowance(t *testing.T) {
+	t.Parallel()
+	Run(t, func(t *testing.T, s *store.Store) {
+		createApp(t, s, fullApp("app_lim", base))
+		stores := []*store.Store{s, Reopen(t, s)}
+		const limit, callers = 5, 40
+		var issued atomic.Int32
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				ok, err := stores[i%2].IssueTokens(t.Context(), "app_lim", base, limit,
+					tokenPair("app_lim", fmt.Sprint("fam_", i), 0, at(time.Minute), "")...)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					issued.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		n, err := s.CountIssued(t.Context(), "app_lim", base)
+		noErr(t, "CountIssued", err)
+		if issued.Load() != limit || n != limit {
+			t.Fatalf("%d issued (%d stored) to %d concurrent callers, want the allowance of %d", issued.Load(), n, callers, limit)
 		}
 	})
 }
