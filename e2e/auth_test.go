@@ -355,6 +355,7 @@ func TestSecretRotation(t *testing.T) {
 	if _, err := c.GetVuid(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
+	before := h.getToken(a)
 	var rotated struct {
 		AppSecret     string `json:"appSecret"`
 		WebhookSecret string `json:"webhookSecret"`
@@ -369,6 +370,11 @@ func TestSecretRotation(t *testing.T) {
 	}
 	if _, err := c.GetVuid(ctx, "x"); err != nil {
 		t.Errorf("a token issued before the rotation: %v", err)
+	}
+	// A refresh token issued before renews nothing: who holds tokens of the old secret is out
+	// once the access token expires.
+	if code, _ := h.refresh(before.RefreshToken); code == 0 {
+		t.Errorf("a refresh token issued before the rotation still renews")
 	}
 	renewed := *a
 	renewed.AppSecret = rotated.AppSecret

@@ -290,8 +290,9 @@ type RotatedSecrets struct {
 	WebhookSecret string `json:"webhookSecret"`
 }
 
-// RotateSecret replaces the appSecret (the old one stops working at once) and the webhook
-// secret (the old one keeps signing beside the new one for the grace period).
+// RotateSecret replaces the appSecret (the old one stops working at once, and refresh tokens
+// issued before can renew nothing: a leaked secret's tokens die with their access token) and
+// the webhook secret (the old one keeps signing beside the new one for the grace period).
 func (p *Platform) RotateSecret(ctx context.Context, appID string) (*RotatedSecrets, error) {
 	a, err := p.App(ctx, appID)
 	if err != nil {

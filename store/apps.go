@@ -91,18 +91,23 @@ func (s *Store) UpdateApp(ctx context.Context, a *vsrp.App) error {
 	})
 }
 
-// SetAppSecrets replaces the app's secret hash and webhook secrets.
+// SetAppSecrets replaces the app's secret hash and webhook secrets and, in the same
+// transaction, revokes the app's refresh tokens: whoever got tokens with the old secret keeps
+// them until the access token expires, and can renew none.
 func (s *Store) SetAppSecrets(ctx context.Context, a *vsrp.App) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE apps SET secret_hash = ?, webhook_secret = ?,
-		webhook_secret_old = ?, webhook_old_until = ?, updated_at = ? WHERE app_id = ?`),
-		a.SecretHash, a.WebhookSecret, a.WebhookSecretOld, micros(a.WebhookOldUntil), micros(a.UpdatedAt), a.ID)
-	if err != nil {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE apps SET secret_hash = ?, webhook_secret = ?,
+			webhook_secret_old = ?, webhook_old_until = ?, updated_at = ? WHERE app_id = ?`),
+			a.SecretHash, a.WebhookSecret, a.WebhookSecretOld, micros(a.WebhookOldUntil), micros(a.UpdatedAt), a.ID)
+		if err != nil {
+			return s.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return vsrp.ErrNotFound
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE tokens SET revoked = 1 WHERE app_id = ? AND kind = 'refresh' AND revoked = 0`), a.ID)
 		return s.wrap(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return vsrp.ErrNotFound
-	}
-	return nil
+	})
 }
 
 func (s *Store) setGrants(ctx context.Context, tx *sql.Tx, appID string, campaignIDs []string) error {
