@@ -213,6 +213,14 @@ func TestTrustedProxy(t *testing.T) {
 			t.Errorf("X-Forwarded-For %q: code %d, want %d", tt.xff, ans.Code, tt.want)
 		}
 	}
+	// A hop that cannot be read hides the client: it is not taken for the proxy itself, even
+	// for an app whose whitelist holds the proxy's address.
+	local := h.createApp(map[string]any{"ipWhitelist": []string{"127.0.0.1/32"}})
+	hdr := map[string]string{"X-Forwarded-For": "198.51.100.1:4444"}
+	if ans := h.raw(http.MethodPost, "/api/v1/auth/getToken", hdr, mustJSON(map[string]string{"appId": local.AppID,
+		"appSecret": local.AppSecret})); ans.Code != client.CodeIPDenied {
+		t.Errorf("an unreadable X-Forwarded-For hop: code %d, want 2006", ans.Code)
+	}
 }
 
 // TestDisabledApp: 2008 for getToken and for tokens issued before.

@@ -104,7 +104,7 @@ func (a *API) clientIP(r *http.Request) netip.Addr {
 	for i := len(hops) - 1; i >= 0; i-- {
 		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
-			return peer // a hop we cannot read: trust nothing beyond it
+			return netip.Addr{} // a hop we cannot read hides the client: no address, which no whitelist holds
 		}
 		addr = addr.Unmap()
 		if !a.trusted(addr) {
@@ -134,12 +134,14 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// digitRun is a run of digits, possibly grouped by single spaces, dashes or dots.
-var digitRun = regexp.MustCompile(`[0-9](?:[ .-]?[0-9])*`)
+// digitRun is a run of digits, possibly grouped by single spaces, dashes, dots, underscores
+// or slashes.
+var digitRun = regexp.MustCompile(`[0-9](?:[ ._/-]?[0-9])*`)
 
 // logPath is the request path as logged: card numbers sent in a URL by mistake are masked,
 // so no PAN ever reaches the log: six digits or more in a row, and grouped runs of twelve
-// digits or more ("4111 1111 1111 1111", "4111-1111-…"; a date like 2027-01-01 stays).
+// digits or more ("4111 1111 1111 1111", "4111-1111-…", "4111/1111/…"; a date like 2027-01-01
+// stays).
 func logPath(p string) string {
 	return digitRun.ReplaceAllStringFunc(p, func(run string) string {
 		digits, longest, row := 0, 0, 0
