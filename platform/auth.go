@@ -177,6 +177,16 @@ func (p *Platform) Decrypt(ctx context.Context, a *vsrp.App, keyID, encryptedDat
 		}
 		keys = append(keys, envelope.Key{ID: k.ID, Private: priv})
 	}
+	if keyID != "" && len(keys) == 0 && len(stored) > 0 {
+		// An unknown keyId costs what a wrong ciphertext for a known one costs: the same RSA
+		// work with the current key, then 2009 whatever it gives.
+		priv, err := p.privateKey(stored[0])
+		if err != nil {
+			return nil, vsrp.Internal(err)
+		}
+		_, _, _ = p.opener.Open(encryptedData, []envelope.Key{{ID: stored[0].ID, Private: priv}})
+		return nil, vsrp.E(vsrp.CodeDecrypt)
+	}
 	plain, _, err := p.opener.Open(encryptedData, keys)
 	switch {
 	case errors.Is(err, envelope.ErrTooLarge):
