@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -134,10 +135,21 @@ const (
 	argonKeyLen  = 32
 )
 
+// hashing bounds how many argon2id hashes run at once: each takes 19 MiB, and getToken runs one
+// for any caller, so a flood of calls queues here instead of exhausting memory.
+var hashing = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+// idKey is argon2.IDKey within the bound.
+func idKey(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(secret, salt, t, m, p, n)
+}
+
 // HashPassword returns the encoded argon2id hash of secret.
 func HashPassword(secret string) string {
 	salt := randomBytes(16)
-	sum := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	sum := idKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum))
 }
@@ -159,14 +171,17 @@ func CheckPassword(encoded, secret string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
-	got := argon2.IDKey([]byte(secret), salt, t, m, p, uint32(len(want)))
+	if m > 4*argonMemory || t > 4*argonTime || p > 4 { // a hash this costly is none of ours
+		return false
+	}
+	got := idKey([]byte(secret), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
 // DummyPasswordCheck costs as much as CheckPassword, so that an unknown app id answers in the
 // same time as a wrong secret.
 func DummyPasswordCheck(secret string) {
-	argon2.IDKey([]byte(secret), make([]byte, 16), argonTime, argonMemory, argonThreads, argonKeyLen)
+	idKey([]byte(secret), make([]byte, 16), argonTime, argonMemory, argonThreads, argonKeyLen)
 }
 
 func randomBytes(n int) []byte {

@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 func testVault(t *testing.T, key byte) *Vault {
@@ -84,5 +85,28 @@ func TestTokens(t *testing.T) {
 	}
 	if bytes.Equal(TokenHash(a), TokenHash(b)) || !bytes.Equal(TokenHash(a), TokenHash(a)) {
 		t.Fatal("token hash")
+	}
+}
+
+// Password hashes queue beyond the bound instead of all running (19 MiB each): with every slot
+// taken, a check waits, and goes on once a slot is free.
+func TestPasswordHashingIsBounded(t *testing.T) {
+	encoded := HashPassword("s3cret")
+	for range cap(hashing) {
+		hashing <- struct{}{}
+	}
+	done := make(chan bool)
+	go func() { done <- CheckPassword(encoded, "s3cret") }()
+	select {
+	case <-done:
+		t.Fatal("a password check ran with every hashing slot taken")
+	case <-time.After(200 * time.Millisecond):
+	}
+	<-hashing
+	if !<-done {
+		t.Fatal("the check failed once a slot was free")
+	}
+	for range cap(hashing) - 1 {
+		<-hashing
 	}
 }
