@@ -145,6 +145,9 @@ func (p *Platform) ShowEnrollment(ctx context.Context, a *vsrp.App, vuid, cardRe
 		if err != nil {
 			return nil, storeErr(err)
 		}
+		if !a.SeesBID(card.Attrs.BID) {
+			continue // a card of an issuer the app may not see, as listCards leaves it out
+		}
 		v := EnrollmentView{Enrollment: e, Card: card}
 		if e.AppID == a.ID {
 			v.ExtendedData = e.ExtendedData

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/storetest"
 )
@@ -242,6 +243,42 @@ func TestCampaignIDsAreGlobal(t *testing.T) {
 		}
 		if _, err := f.p.Campaign(ctx, "CMP-U", 0); !errors.Is(err, vsrp.ErrNotFound) {
 			t.Fatalf("an invalid document was stored: %v", err)
+		}
+	})
+}
+
+// An app whose issuers were narrowed no longer sees, through its user, the enrollments of
+// cards of the issuers it lost (as listCards leaves those cards out).
+func TestShowEnrollmentByUserKeepsToTheAppsIssuers(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 1) // issuer B1
+		vuid := bindAll(t, f, "u", cards...)
+		show := func() int {
+			t.Helper()
+			got, err := f.p.ShowEnrollment(ctx, f.a, vuid, "", "EG-R")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(got)
+		}
+		if n := show(); n != 1 {
+			t.Fatalf("before: %d enrollments, want 1", n)
+		}
+		if _, err := f.p.UpdateApp(ctx, f.a.ID, platform.AppSpec{BIDs: &[]string{"B2"}}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := f.p.App(ctx, f.a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.a = a
+		if n := show(); n != 0 {
+			t.Fatalf("after the app lost issuer B1: %d enrollments shown, want 0", n)
 		}
 	})
 }
