@@ -78,14 +78,7 @@ func (s *Store) ExchangeRefresh(ctx context.Context, hash []byte, now time.Time,
 			return nil
 		}
 		won = true
-		for _, t := range next {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tokens (hash, app_id, kind, family, generation,
-				created_at, expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0)`),
-				t.Hash, t.AppID, string(t.Kind), t.Family, t.Generation, micros(t.CreatedAt), micros(t.ExpiresAt)); err != nil {
-				return s.wrap(err)
-			}
-		}
-		return nil
+		return s.insertTokens(ctx, tx, next)
 	})
 	return won, err
 }
