@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,6 +314,18 @@ func TestCampaignHistoryGuardAfterGeneration(t *testing.T) {
 		renamed := offer("OF-CASH", "each", map[string]any{"name": "new name", "reward": map[string]any{"type": "Cash", "amount": 6, "validityDays": 30}})
 		if _, err := b.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(renamed, coupon), false); err != nil {
 			t.Fatalf("renaming the offer after generation: %v", err)
+		}
+		// What the generated bills were cut by: the zone, the currency, the billing period.
+		weekly := offer("OF-CASH", "each", map[string]any{"name": "new name", "billing": map[string]any{"period": "week"},
+			"reward": map[string]any{"type": "Cash", "amount": 6, "validityDays": 30}})
+		for what, doc := range map[string][]byte{
+			"the timezone":       []byte(strings.Replace(string(rewardCampaign(renamed, coupon)), "Asia/Shanghai", "UTC", 1)),
+			"the currency":       []byte(strings.Replace(string(rewardCampaign(renamed, coupon)), `"currency":"CNY"`, `"currency":"HKD"`, 1)),
+			"the billing period": rewardCampaign(weekly, coupon),
+		} {
+			if _, err := b.p.ApplyCampaign(ctx, "CMP-T", doc, false); !errors.Is(err, vsrp.ErrConflict) {
+				t.Errorf("changing %s after generation: %v, want a conflict", what, err)
+			}
 		}
 	})
 }

@@ -91,7 +91,8 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 }
 
 // checkHistory refuses changes that would rewrite history: removing an offer that has rewards,
-// or changing an offer's match, goal or reward once any of its bills was generated.
+// or changing an offer's match, goal or reward, its billing period, or the campaign's timezone
+// or currency once any of its bills was generated.
 func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.Campaign) error {
 	prev, err := vsrp.ParseCampaign(before)
 	if err != nil {
@@ -112,6 +113,11 @@ func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.C
 		n := next.Offers[i]
 		if generated && (!jsonEqual(old.Match, n.Match) || !jsonEqual(old.Goal, n.Goal) || !jsonEqual(old.Reward, n.Reward)) {
 			return fmt.Errorf("%w: offer %s has generated bills: its match, goal and reward can no longer change", vsrp.ErrConflict, old.OfferID)
+		}
+		// What the generated bills' periods and amounts were cut by cannot change either.
+		if generated && (prev.Timezone != next.Timezone || prev.Currency != next.Currency || old.Billing.Period != n.Billing.Period) {
+			return fmt.Errorf("%w: offer %s has generated bills: the campaign's timezone and currency and the offer's billing period can no longer change",
+				vsrp.ErrConflict, old.OfferID)
 		}
 	}
 	return nil
