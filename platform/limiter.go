@@ -12,11 +12,12 @@ type windowLimiter struct {
 	mu     sync.Mutex
 	limit  int
 	window time.Duration
+	keys   int // at most this many keys are kept
 	events map[string][]time.Time
 }
 
 func newWindowLimiter(limit int, window time.Duration) *windowLimiter {
-	return &windowLimiter{limit: limit, window: window, events: make(map[string][]time.Time)}
+	return &windowLimiter{limit: limit, window: window, keys: 100_000, events: make(map[string][]time.Time)}
 }
 
 // Exceeded reports whether key has reached the limit within the window ending at now.
@@ -30,9 +31,14 @@ func (l *windowLimiter) Exceeded(key string, now time.Time) bool {
 func (l *windowLimiter) Add(key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.events) > 100_000 {
+	if _, known := l.events[key]; !known && len(l.events) >= l.keys {
 		for k := range l.events {
 			l.trim(k, now)
+		}
+		if len(l.events) >= l.keys {
+			// A flood of distinct keys within one window: memory stays bounded and the new key
+			// goes uncounted (password hashing, bounded in the vault, still paces it).
+			return
 		}
 	}
 	l.events[key] = append(l.trim(key, now), now)
