@@ -674,18 +674,16 @@ func frozenOf(o *engine.Offer, u *engine.Unit, txns []vsrp.Transaction, bills *b
 	if o.PerTotal == 0 {
 		return f, nil
 	}
-	f.Periods = map[engine.Period]bool{}
-	seen := map[engine.Period]bool{}
+	f.Periods = map[engine.Period]bool{} // every period with a purchase: frozen or not
 	for i := range txns {
 		t := &txns[i]
 		if !o.Qualifies(u, t) {
 			continue
 		}
 		per := o.PeriodOf(t.Time)
-		if seen[per] {
+		if _, seen := f.Periods[per]; seen {
 			continue
 		}
-		seen[per] = true
 		_, status, err := bills.get(o, per)
 		if err != nil {
 			return f, err
