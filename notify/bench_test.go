@@ -48,7 +48,9 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			secret := newSecret(b)
 			w, err := notify.New(notify.Config{Store: s, AllowPrivate: true,
-				Secrets: func(context.Context, string) ([]string, error) { return []string{secret}, nil }})
+				Target: func(context.Context, string) (notify.Target, error) {
+					return notify.Target{Secrets: []string{secret}}, nil
+				}})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -95,7 +95,9 @@ func TestTwoWorkersDeliverEachOnce(t *testing.T) {
 			counters := []*markCounter{{Store: s1}, {Store: s2}}
 			for _, s := range counters {
 				w, err := notify.New(notify.Config{Store: s, AllowPrivate: true, Concurrency: 16,
-					Secrets: func(context.Context, string) ([]string, error) { return []string{secret}, nil }})
+					Target: func(context.Context, string) (notify.Target, error) {
+						return notify.Target{Secrets: []string{secret}}, nil
+					}})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -40,18 +40,21 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Permanent marks err as a failure that retrying cannot mend.
 func Permanent(err error) error { return &PermanentError{Err: err} }
 
-// Config holds a Worker's dependencies and settings. Store and Secrets are required; every
+// Target is where an app's webhooks go and what signs them, as the app is set now.
+type Target struct {
+	URL     string   // the app's notifyUrl; "" keeps the URL stored with the notification
+	Secrets []string // the current signing secret ("whsec_…"), then the previous one in its grace period
+}
+
+// Config holds a Worker's dependencies and settings. Store and Target are required; every
 // other field has a default.
 type Config struct {
 	Store Store
-	// Secrets answers an app's webhook secrets ("whsec_…"): the current one, then the
-	// previous one while its rotation grace period lasts. Called for every attempt, from
-	// several goroutines at once. Its error is logged but not stored.
-	Secrets func(ctx context.Context, appID string) ([]string, error)
-	// Destination answers where an app's webhooks go now (its notifyUrl as currently set), so
-	// that retries and redeliveries follow a corrected URL; it may answer a Permanent error
-	// (the app disabled, or without a URL). Nil: the URL stored with the notification.
-	Destination func(ctx context.Context, appID string) (string, error)
+	// Target answers an app's webhook target, read for every attempt (so that retries and
+	// redeliveries follow a corrected notifyUrl and a rotated secret), from several goroutines
+	// at once. It may answer a Permanent error (the app disabled, gone, or without a URL). Its
+	// error is logged but not stored.
+	Target func(ctx context.Context, appID string) (Target, error)
 	// Clock answers the current time (default time.Now). Due times, leases, schedules and the
 	// webhook-timestamp header all come from it; waiting between polls is in real time.
 	Clock func() time.Time
@@ -93,8 +96,8 @@ type Worker struct {
 // New answers a worker, or an error when a required dependency is missing or the lease does
 // not exceed the timeout.
 func New(cfg Config) (*Worker, error) {
-	if cfg.Store == nil || cfg.Secrets == nil {
-		return nil, errors.New("notify: Config needs Store and Secrets")
+	if cfg.Store == nil || cfg.Target == nil {
+		return nil, errors.New("notify: Config needs Store and Target")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -312,22 +315,18 @@ func firstAttempt(n *store.Notification, now time.Time) time.Time {
 
 // attempt signs and posts n once.
 func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
-	dest := n.URL
-	if w.cfg.Destination != nil {
-		var err error
-		if dest, err = w.cfg.Destination(ctx, n.AppID); err != nil {
-			var perm *PermanentError
-			return outcome{permanent: errors.As(err, &perm), text: "webhook destination unavailable", cause: err}
-		}
+	target, err := w.cfg.Target(ctx, n.AppID)
+	if err != nil {
+		var perm *PermanentError
+		return outcome{permanent: errors.As(err, &perm), text: "webhook secret unavailable", cause: err}
+	}
+	dest, secrets := target.URL, target.Secrets
+	if dest == "" {
+		dest = n.URL
 	}
 	u, err := url.Parse(dest)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return outcome{permanent: true, text: "notify URL is not an absolute http or https URL"}
-	}
-	secrets, err := w.cfg.Secrets(ctx, n.AppID)
-	if err != nil {
-		var perm *PermanentError
-		return outcome{permanent: errors.As(err, &perm), text: "webhook secret unavailable", cause: err}
 	}
 	body := []byte(n.Body)
 	ts := w.cfg.Clock()

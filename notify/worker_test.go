@@ -123,7 +123,7 @@ func setup(t *testing.T, s *store.Store, answer func(int, http.ResponseWriter, *
 	b := &bundle{s: s, clock: &clock{now: base}, recv: newReceiver(t, answer), logs: &syncBuffer{}, secrets: []string{newSecret(t)}}
 	cfg := notify.Config{
 		Store:        s,
-		Secrets:      func(context.Context, string) ([]string, error) { return b.secrets, nil },
+		Target:       func(context.Context, string) (notify.Target, error) { return notify.Target{Secrets: b.secrets}, nil },
 		Clock:        b.clock.Now,
 		AllowPrivate: true,
 		Logger:       slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -472,10 +472,10 @@ func TestSecretsUnavailable(t *testing.T) {
 		var answer error = errors.New("vault is sealed")
 		b := setup(t, s, accept, nil)
 		w, err := notify.New(notify.Config{Store: s, Clock: b.clock.Now, AllowPrivate: true, Rand: func() float64 { return 0 },
-			Secrets: func(context.Context, string) ([]string, error) {
+			Target: func(context.Context, string) (notify.Target, error) {
 				mu.Lock()
 				defer mu.Unlock()
-				return nil, answer
+				return notify.Target{}, answer
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -507,9 +507,12 @@ func TestFollowsTheCurrentDestination(t *testing.T) {
 	s := storetest.Open(t, store.SQLite)
 	current := newReceiver(t, accept)
 	var mu sync.Mutex
-	dest := func() (string, error) { return current.URL + "/api/v1/reward/notification", nil }
-	b := setup(t, s, answerJSON(500, `{}`), func(c *notify.Config) {
-		c.Destination = func(context.Context, string) (string, error) {
+	var b *bundle
+	dest := func() (notify.Target, error) {
+		return notify.Target{URL: current.URL + "/api/v1/reward/notification", Secrets: b.secrets}, nil
+	}
+	b = setup(t, s, answerJSON(500, `{}`), func(c *notify.Config) {
+		c.Target = func(context.Context, string) (notify.Target, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			return dest()
@@ -521,7 +524,9 @@ func TestFollowsTheCurrentDestination(t *testing.T) {
 		t.Fatalf("row %+v; %d to the current URL, %d to the old one", row, len(current.deliveries()), len(b.recv.deliveries()))
 	}
 	mu.Lock()
-	dest = func() (string, error) { return "", notify.Permanent(errors.New("the app is disabled")) }
+	dest = func() (notify.Target, error) {
+		return notify.Target{}, notify.Permanent(errors.New("the app is disabled"))
+	}
 	mu.Unlock()
 	m := b.enqueue(t, "rwd_2")
 	b.runOnce(t, 1)
@@ -564,7 +569,7 @@ func TestRunWakePollAndStop(t *testing.T) {
 	// Real time here: the wait between polls is real, so the notifications must be due by the
 	// real clock.
 	newWorker := func(poll time.Duration) *notify.Worker {
-		w, err := notify.New(notify.Config{Store: s, Secrets: func(context.Context, string) ([]string, error) { return b.secrets, nil },
+		w, err := notify.New(notify.Config{Store: s, Target: func(context.Context, string) (notify.Target, error) { return notify.Target{Secrets: b.secrets}, nil },
 			AllowPrivate: true, PollInterval: poll})
 		if err != nil {
 			t.Fatal(err)
@@ -640,11 +645,11 @@ func TestRunWakePollAndStop(t *testing.T) {
 
 func TestNewChecksConfig(t *testing.T) {
 	s := storetest.Open(t, store.SQLite)
-	secrets := func(context.Context, string) ([]string, error) { return nil, nil }
+	target := func(context.Context, string) (notify.Target, error) { return notify.Target{}, nil }
 	for name, cfg := range map[string]notify.Config{
-		"no store":          {Secrets: secrets},
-		"no secrets":        {Store: s},
-		"lease below limit": {Store: s, Secrets: secrets, Lease: 5 * time.Second, Timeout: 10 * time.Second},
+		"no store":          {Target: target},
+		"no target":         {Store: s},
+		"lease below limit": {Store: s, Target: target, Lease: 5 * time.Second, Timeout: 10 * time.Second},
 	} {
 		if _, err := notify.New(cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)

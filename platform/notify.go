@@ -62,28 +62,24 @@ func (p *Platform) Redeliver(ctx context.Context, id string) (*store.Notificatio
 	return n, storeErr(err)
 }
 
-// AppNotifyURL answers where the app's webhooks go now (for the notifier): its notifyUrl; a
-// permanent failure when the app is disabled, has no notifyUrl or no longer exists.
-func (p *Platform) AppNotifyURL(ctx context.Context, appID string) (string, error) {
+// AppWebhookTarget answers where the app's webhooks go now and their signing secrets (for the
+// notifier), from one read of the app; a permanent failure when the app is disabled, has no
+// notifyUrl or no longer exists.
+func (p *Platform) AppWebhookTarget(ctx context.Context, appID string) (notify.Target, error) {
 	a, err := p.store.App(ctx, appID)
 	switch {
 	case errors.Is(err, vsrp.ErrNotFound):
-		return "", notify.Permanent(errors.New("the app no longer exists"))
+		return notify.Target{}, notify.Permanent(errors.New("the app no longer exists"))
 	case err != nil:
-		return "", storeErr(err)
+		return notify.Target{}, storeErr(err)
 	case !a.Enabled:
-		return "", notify.Permanent(errors.New("the app is disabled"))
+		return notify.Target{}, notify.Permanent(errors.New("the app is disabled"))
 	case a.NotifyURL == "":
-		return "", notify.Permanent(errors.New("the app has no notifyUrl"))
+		return notify.Target{}, notify.Permanent(errors.New("the app has no notifyUrl"))
 	}
-	return a.NotifyURL, nil
-}
-
-// AppWebhookSecrets answers the signing secrets of an app by id (for the notifier).
-func (p *Platform) AppWebhookSecrets(ctx context.Context, appID string) ([]string, error) {
-	a, err := p.store.App(ctx, appID)
+	secrets, err := p.WebhookSecrets(a)
 	if err != nil {
-		return nil, storeErr(err)
+		return notify.Target{}, err
 	}
-	return p.WebhookSecrets(a)
+	return notify.Target{URL: a.NotifyURL, Secrets: secrets}, nil
 }

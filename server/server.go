@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 
-	s.notifier, err = notify.New(notify.Config{Store: st, Secrets: p.AppWebhookSecrets, Destination: p.AppNotifyURL, Clock: cfg.Now,
+	s.notifier, err = notify.New(notify.Config{Store: st, Target: p.AppWebhookTarget, Clock: cfg.Now,
 		AllowPrivate: cfg.WebhookAllowPrivate, Logger: log, Lease: cfg.NotifyLease})
 	if err != nil {
 		st.Close()
