@@ -457,12 +457,9 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 			t.Fatal(err)
 		}
 		cards := enrolledCards(t, f, 2)
-		u, err := f.p.GetVuid(ctx, f.a, "account-user")
-		if err != nil {
-			t.Fatal(err)
-		}
+		vuid := bindAll(t, f, "account-user") // no card yet
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
-		if err := p.AddCard(ctx, f.a, u.Vuid, cards[0]); err != nil {
+		if err := p.AddCard(ctx, f.a, vuid, cards[0]); err != nil {
 			t.Fatal(err)
 		}
 		at := testNow.Add(time.Minute)
@@ -477,22 +474,22 @@ func TestBindingRegroupsAccountRewards(t *testing.T) {
 			}
 		}
 		check("before the binding", account, own)
-		if err := p.AddCard(ctx, f.a, u.Vuid, cards[1]); err != nil {
+		if err := p.AddCard(ctx, f.a, vuid, cards[1]); err != nil {
 			t.Fatal(err)
 		}
 		gone := `status=0 voided=true amount=0 n=0 total=0 msg="the card's transactions count for another account now"`
 		check("after binding the second card", `status=1 voided=false amount=2000 n=2 total=35000 msg="goal met: spent 350.00 of 300.00; fixed reward 20.00"`, gone)
-		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: vuid, Status: 0})
 		if err != nil || page.Total != 1 || !slices.Equal(page.Rewards[0].CardIDs, sortedCopy(cards)) {
 			t.Fatalf("the account's rewards: %+v %v", page, err)
 		}
-		if err := p.RemoveCard(ctx, f.a, u.Vuid, cards[1]); err != nil {
+		if err := p.RemoveCard(ctx, f.a, vuid, cards[1]); err != nil {
 			t.Fatal(err)
 		}
 		check("after unbinding it again", account, own)
 		// The card left the account: the account's reward no longer lists it, and listing by
 		// the card finds only the card's own reward.
-		page, err = p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: u.Vuid, Status: 0})
+		page, err = p.ListRewards(ctx, f.a, platform.ListRewardsParams{Vuid: vuid, Status: 0})
 		if err != nil || page.Total != 1 || !slices.Equal(page.Rewards[0].CardIDs, []string{cards[0]}) {
 			t.Fatalf("the account's rewards after unbinding: %+v %v", page, err)
 		}
