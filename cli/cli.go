@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/signal"
@@ -66,10 +67,22 @@ func Main(args []string, out, errOut io.Writer) int {
 	}
 	if err := kctx.Run(&runCtx{out: out, errOut: errOut}); err != nil {
 		fmt.Fprintln(errOut, "vsrp:", err)
+		if es, ok := errors.AsType[*exitStatus](err); ok {
+			return es.code
+		}
 		return 1
 	}
 	return 0
 }
+
+// exitStatus is an outcome that is not a failure of the command but that scripts must see
+// in the exit status (1 stays for failures).
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e *exitStatus) Error() string { return e.msg }
 
 // Run serves until SIGTERM or SIGINT, then lets in-flight requests finish.
 func (c *ServeCmd) Run(rc *runCtx) error {

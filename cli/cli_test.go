@@ -105,9 +105,17 @@ func TestTxnImportSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := run(t, srv, "txn", "import", file)
-	if code != 0 || !strings.Contains(out, "2 rows") || !strings.Contains(out, "0 accepted, 0 duplicates, 2 rejected") ||
+	if code != exitRowsRejected || !strings.Contains(errOut, "2 rows rejected") || !strings.Contains(out, "2 rows") || !strings.Contains(out, "0 accepted, 0 duplicates, 2 rejected") ||
 		!strings.Contains(out, "row 1 (T1): unknown card") || !strings.Contains(out, "row 2 (T2): bad") {
 		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+	// Nothing rejected: exit 0 (a file of accepted rows exits 0 too: the import benchmark checks it).
+	header := strings.SplitAfter(csv, "\n")[0]
+	if err := os.WriteFile(file, []byte(header), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, srv, "txn", "import", file); code != 0 || !strings.Contains(out, "0 rows") {
+		t.Fatalf("empty import: %d %q %q", code, out, errOut)
 	}
 }
 
@@ -143,12 +151,12 @@ func TestTxnImportUnreadableRowsDoNotStopTheFile(t *testing.T) {
 		}
 	}
 	code, out, errOut := run(t, srv, "txn", "import", csvFile)
-	if code != 0 || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable CSV row") ||
+	if code != exitRowsRejected || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable CSV row") ||
 		!strings.Contains(out, "row 3 (T3): unknown card") {
 		t.Fatalf("CSV import: %d %q %q", code, out, errOut)
 	}
 	code, out, errOut = run(t, srv, "txn", "import", ndFile)
-	if code != 0 || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable row") ||
+	if code != exitRowsRejected || !strings.Contains(out, "3 rows") || !strings.Contains(out, "row 2 (): unreadable row") ||
 		!strings.Contains(out, "row 3 (N3): unknown card") {
 		t.Fatalf("NDJSON import: %d %q %q", code, out, errOut)
 	}
@@ -166,7 +174,7 @@ func TestTxnImportStoppedShowsSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := run(t, srv, "txn", "import", file)
-	if code == 0 || !strings.Contains(out, "0 accepted, 0 duplicates, 1 rejected") || !strings.Contains(out, "row 1 (J1): unknown card") ||
+	if code != 1 || !strings.Contains(out, "0 accepted, 0 duplicates, 1 rejected") || !strings.Contains(out, "row 1 (J1): unknown card") ||
 		!strings.Contains(errOut, "reading stopped after row 1") {
 		t.Fatalf("import: %d %q %q", code, out, errOut)
 	}

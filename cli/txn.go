@@ -16,7 +16,7 @@ import (
 
 // TxnCmd groups the transaction commands.
 type TxnCmd struct {
-	Import TxnImportCmd `cmd:"" help:"Import a transaction file (CSV, NDJSON or a JSON array) into a running server."`
+	Import TxnImportCmd `cmd:"" help:"Import a transaction file (CSV, NDJSON or a JSON array) into a running server. Exits 0 when every row was stored or was a duplicate, 3 when the server read the whole file but rejected some rows (listed), 1 when the import failed or stopped."`
 }
 
 // TxnImportCmd streams a transaction file to the admin API.
@@ -96,8 +96,15 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		}
 		fmt.Fprintf(rc.out, "  row %d (%s): %s\n", e.Row, e.TransactionID, e.Reason)
 	}
+	if err == nil && res.Rejected > 0 {
+		// Scripts must be able to tell a file with bad rows from a clean one.
+		return &exitStatus{code: exitRowsRejected, msg: fmt.Sprintf("%d rows rejected", res.Rejected)}
+	}
 	return err
 }
+
+// exitRowsRejected is the exit status of an import that read the whole file but rejected rows.
+const exitRowsRejected = 3
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

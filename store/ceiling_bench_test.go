@@ -21,11 +21,13 @@ import (
 // import can reach on this machine:
 //
 //	VSRP_BENCH_CEILING_TXNS=1000000 go test -run=^$ -bench=SQLiteIngestCeiling -benchtime=1x ./store/
+//
+// VSRP_BENCH_CEILING_BATCH sets the transactions per commit and VSRP_BENCH_CEILING_CACHE_MIB the
+// page cache, to see how far larger commits and a larger cache than the store's move the bound.
 func BenchmarkSQLiteIngestCeiling(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("VSRP_BENCH_CEILING_TXNS")); err == nil && v > 0 {
-		n = v
-	}
+	n := ceilingSetting("VSRP_BENCH_CEILING_TXNS", 1_000_000)
+	batch := ceilingSetting("VSRP_BENCH_CEILING_BATCH", 10_000)
+	cacheMiB := ceilingSetting("VSRP_BENCH_CEILING_CACHE_MIB", 0) // 0: the store's setting
 	for _, updates := range []int{0, 2} {
 		b.Run(fmt.Sprintf("updates=%d", updates), func(b *testing.B) {
 			for range b.N {
@@ -36,7 +38,7 @@ func BenchmarkSQLiteIngestCeiling(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				if err := leanIngest(st, n, updates); err != nil {
+				if err := leanIngest(st, n, batch, cacheMiB, updates); err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(n)/time.Since(start).Seconds(), "txns/s")
@@ -47,8 +49,21 @@ func BenchmarkSQLiteIngestCeiling(b *testing.B) {
 	}
 }
 
-func leanIngest(st *Store, n, updates int) error {
+func ceilingSetting(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func leanIngest(st *Store, n, batch, cacheMiB, updates int) error {
 	ctx := context.Background()
+	if cacheMiB > 0 { // one connection, so that the setting holds for every statement below
+		st.db.SetMaxOpenConns(1)
+		if _, err := st.db.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", cacheMiB*1024)); err != nil {
+			return err
+		}
+	}
 	if _, err := st.db.ExecContext(ctx, `
 		CREATE TABLE lean_txns (seq INTEGER PRIMARY KEY, txn_id TEXT NOT NULL, card INTEGER NOT NULL,
 			amount INTEGER NOT NULL, txn_time INTEGER NOT NULL, mcc TEXT NOT NULL, merchant TEXT NOT NULL);
@@ -60,7 +75,7 @@ func leanIngest(st *Store, n, updates int) error {
 		CREATE INDEX lean_rewards_card ON lean_rewards(card, created_at);`); err != nil {
 		return err
 	}
-	const batch, perStmt = 10_000, 50
+	const perStmt = 50
 	insTxn := `INSERT INTO lean_txns (txn_id, card, amount, txn_time, mcc, merchant) VALUES ` + placeholders(perStmt, 6)
 	insReward := `INSERT INTO lean_rewards (card, bill, status, amount, event_count, event_total, message, created_at) VALUES ` +
 		placeholders(perStmt, 8)
