@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -72,9 +73,22 @@ func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeAdminError(w, r, http.StatusUnauthorized, "unauthorized", "admin token missing or wrong", nil)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxAdminBody)
+		r.Body = withoutBOM(http.MaxBytesReader(w, r.Body, MaxAdminBody))
 		h(w, r)
 	}
+}
+
+// withoutBOM drops a UTF-8 byte-order mark at the start of a body: editors on Windows write
+// one in front of CSV, JSON and YAML files alike, and it is no part of their content.
+func withoutBOM(body io.ReadCloser) io.ReadCloser {
+	br := bufio.NewReader(body)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{br, body}
 }
 
 // adminStream is admin without the body limit, for streamed uploads that set their own.

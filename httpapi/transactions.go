@@ -28,7 +28,7 @@ type rowSource interface {
 }
 
 func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<30) // streamed: the limit only bounds a runaway upload
+	r.Body = withoutBOM(http.MaxBytesReader(w, r.Body, 8<<30)) // streamed: the limit only bounds a runaway upload
 	// A large file takes longer than the server's usual deadlines.
 	rc := http.NewResponseController(w)
 	if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Time{})); err != nil {
@@ -248,10 +248,19 @@ func decodeRow(raw []byte) (platform.TxnInput, string) {
 	return in, ""
 }
 
+// csvSource reads CSV records one at a time. A record ends at a newline outside quotes, so a
+// quoted field may span lines; but a record whose quotes do not close within maxCSVRecord bytes,
+// or that the CSV reader cannot read, is rejected as its first line alone, and reading resumes
+// at the line after it: a stray quote costs one row, never the rest of the file.
 type csvSource struct {
-	r      *csv.Reader
-	header []string
+	lines   *bufio.Reader
+	pending [][]byte // lines read ahead while looking for the end of a record, not yet used
+	header  []string
+	idAt    int // the transactionId column, -1 when there is none
 }
+
+// maxCSVRecord bounds one CSV record (and one line).
+const maxCSVRecord = 64 << 10
 
 var csvFields = map[string]func(in *platform.TxnInput, v string){
 	"transactionId":         func(in *platform.TxnInput, v string) { in.TransactionID = v },
@@ -269,42 +278,137 @@ var csvFields = map[string]func(in *platform.TxnInput, v string){
 }
 
 func newCSVSource(body io.Reader) (*csvSource, error) {
-	r := csv.NewReader(bufio.NewReaderSize(body, 1<<16))
-	r.ReuseRecord = true
-	r.FieldsPerRecord = -1
-	header, err := r.Read()
-	if err != nil {
-		return nil, errors.New("a CSV header row of field names is required")
+	s := &csvSource{lines: bufio.NewReaderSize(body, maxCSVRecord), idAt: -1}
+	var header []string
+	for header == nil {
+		rec, reason, err := s.record()
+		if err != nil || reason != "" {
+			return nil, errors.New("a CSV header row of field names is required")
+		}
+		header = rec
 	}
-	h := make([]string, len(header))
+	s.header = make([]string, len(header))
 	for i, name := range header {
 		name = strings.TrimSpace(strings.TrimPrefix(name, "\ufeff"))
 		if _, ok := csvFields[name]; !ok {
 			return nil, fmt.Errorf("unknown CSV column %q", name)
 		}
-		h[i] = name
+		s.header[i] = name
+		if name == "transactionId" {
+			s.idAt = i
+		}
 	}
-	return &csvSource{r: r, header: h}, nil
+	return s, nil
 }
 
 func (s *csvSource) next() (platform.TxnInput, string, error) {
 	var in platform.TxnInput
-	before := s.r.InputOffset()
-	rec, err := s.r.Read()
-	if err != nil {
-		// A row the CSV reader cannot read (a stray quote…) is rejected on its own; the reader
-		// goes on after it.
-		var pe *csv.ParseError
-		if errors.As(err, &pe) && s.r.InputOffset() > before {
-			return in, "unreadable CSV row: " + pe.Err.Error(), nil
+	for {
+		rec, reason, err := s.record()
+		if err != nil || reason != "" {
+			return in, reason, err
 		}
-		return in, "", err
+		if rec == nil { // a blank line
+			continue
+		}
+		if s.idAt >= 0 && s.idAt < len(rec) {
+			in.TransactionID = rec[s.idAt]
+		}
+		if len(rec) != len(s.header) {
+			return in, fmt.Sprintf("%d fields, want %d", len(rec), len(s.header)), nil
+		}
+		for i, v := range rec {
+			csvFields[s.header[i]](&in, v)
+		}
+		return in, "", nil
 	}
-	if len(rec) != len(s.header) {
-		return in, fmt.Sprintf("%d fields, want %d", len(rec), len(s.header)), nil
+}
+
+// record answers the next record's fields (nil for a blank line), or the reason it cannot be
+// read; io.EOF at the end.
+func (s *csvSource) record() ([]string, string, error) {
+	first, err := s.line()
+	if err != nil {
+		return nil, "", err
 	}
-	for i, v := range rec {
-		csvFields[s.header[i]](&in, v)
+	if first == nil {
+		return nil, fmt.Sprintf("unreadable CSV row: line longer than %d KiB", maxCSVRecord>>10), nil
 	}
-	return in, "", nil
+	if len(bytes.TrimRight(first, "\r\n")) == 0 {
+		return nil, "", nil
+	}
+	rec := first
+	var more [][]byte // the lines after the first that the record took
+	for bytes.Count(rec, []byte{'"'})%2 == 1 && len(rec) <= maxCSVRecord {
+		l, err := s.line()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if l == nil { // a line too long to be part of a row: a row of its own, rejected in turn
+			s.pending = append([][]byte{nil}, s.pending...)
+			break
+		}
+		more = append(more, l)
+		rec = append(slices.Clip(rec), l...)
+	}
+	fields, perr := readCSVRecord(rec)
+	switch {
+	case perr == nil && (len(more) == 0 || len(fields) == len(s.header) || s.header == nil):
+		return fields, "", nil
+	case len(more) > 0:
+		// The quote that opened the record never closed where a whole row would end: the first
+		// line is the bad row, the lines after it are rows of their own.
+		s.pending = append(more, s.pending...)
+		return nil, "unreadable CSV row: a quoted field is not closed", nil
+	default:
+		return nil, "unreadable CSV row: " + perr.Error(), nil
+	}
+}
+
+// line answers the next line (with its newline), from the lines read ahead first; nil for a
+// line longer than maxCSVRecord (skipped); io.EOF at the end.
+func (s *csvSource) line() ([]byte, error) {
+	if len(s.pending) > 0 {
+		l := s.pending[0]
+		s.pending = s.pending[1:]
+		return l, nil
+	}
+	l, err := s.lines.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		for err == bufio.ErrBufferFull {
+			_, err = s.lines.ReadSlice('\n')
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err == io.EOF && len(l) > 0 {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(l), nil
+}
+
+// readCSVRecord reads one record from its bytes.
+func readCSVRecord(b []byte) ([]string, error) {
+	r := csv.NewReader(bytes.NewReader(b))
+	r.FieldsPerRecord = -1
+	rec, err := r.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	if _, err := r.Read(); err != io.EOF {
+		return nil, errors.New("more than one record on the line")
+	}
+	return rec, nil
 }
