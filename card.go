@@ -1,6 +1,9 @@
 package vsrp
 
-import "time"
+import (
+	"regexp"
+	"time"
+)
 
 // BIN is one configured BIN range: a 6- or 8-digit prefix and the card attributes it gives.
 type BIN struct {
@@ -65,4 +68,29 @@ func ValidPAN(pan string) bool {
 		sum += d
 	}
 	return sum%10 == 0
+}
+
+// digitRun is a run of digits, possibly grouped by single spaces, dashes, dots, underscores
+// or slashes.
+var digitRun = regexp.MustCompile(`[0-9](?:[ ._/-]?[0-9])*`)
+
+// MaskDigits replaces what could be a card number in text shown to people or logs with
+// "[digits]": a run of at least inRow digits in a row, or of twelve digits or more grouped by
+// single spaces, dashes, dots, underscores or slashes (a PAN written "4111 1111 1111 1111").
+func MaskDigits(s string, inRow int) string {
+	return digitRun.ReplaceAllStringFunc(s, func(run string) string {
+		digits, longest, row := 0, 0, 0
+		for _, c := range run {
+			if c >= '0' && c <= '9' {
+				digits, row = digits+1, row+1
+				longest = max(longest, row)
+			} else {
+				row = 0
+			}
+		}
+		if longest >= inRow || digits >= 12 {
+			return "[digits]"
+		}
+		return run
+	})
 }

@@ -12,13 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/vault"
 )
@@ -134,31 +134,11 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(tok)
 }
 
-// digitRun is a run of digits, possibly grouped by single spaces, dashes, dots, underscores
-// or slashes.
-var digitRun = regexp.MustCompile(`[0-9](?:[ ._/-]?[0-9])*`)
-
 // logPath is the request path as logged: card numbers sent in a URL by mistake are masked,
 // so no PAN ever reaches the log: six digits or more in a row, and grouped runs of twelve
 // digits or more ("4111 1111 1111 1111", "4111-1111-…", "4111/1111/…"; a date like 2027-01-01
 // stays).
-func logPath(p string) string {
-	return digitRun.ReplaceAllStringFunc(p, func(run string) string {
-		digits, longest, row := 0, 0, 0
-		for _, c := range run {
-			if c >= '0' && c <= '9' {
-				digits, row = digits+1, row+1
-				longest = max(longest, row)
-			} else {
-				row = 0
-			}
-		}
-		if longest >= 6 || digits >= 12 {
-			return "[digits]"
-		}
-		return run
-	})
-}
+func logPath(p string) string { return vsrp.MaskDigits(p, 6) }
 
 func (a *API) adminAuthorized(r *http.Request) bool {
 	tok := bearer(r)

@@ -217,11 +217,13 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, ca
 	}
 	digits, ok := vsrp.MinorDigits(in.Currency)
 	if !ok {
-		return nil, fmt.Sprintf("bad currency %q", in.Currency), nil
+		return nil, fmt.Sprintf("bad currency %q", vsrp.MaskDigits(in.Currency, 12)), nil
 	}
 	amount, err := in.Amount.Scaled(digits)
 	if in.Amount == "" || err != nil || amount <= 0 {
-		return nil, fmt.Sprintf("bad amount %q: a positive amount with at most %d decimals in %s", string(in.Amount), digits, in.Currency), nil
+		// A value in the wrong column may be a card number: never shown back.
+		return nil, fmt.Sprintf("bad amount %q: a positive amount with at most %d decimals in %s",
+			vsrp.MaskDigits(string(in.Amount), 12), digits, in.Currency), nil
 	}
 	at, err := time.Parse(time.RFC3339Nano, in.TransactionTime)
 	if err != nil {

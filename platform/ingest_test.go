@@ -119,11 +119,15 @@ func TestIngestRejections(t *testing.T) {
 			}(),
 			func() platform.TxnInput { x := purchase("T11", card, "1", at); x.MerchantName = "a\x00b"; return x }(),
 			func() platform.TxnInput { x := purchase("T12", card, "1", at); x.MerchantName = "caf\xe9"; return x }(),
+			// Columns swapped: a card number where the amount or the currency goes is not shown back.
+			func() platform.TxnInput { x := purchase("T13", card, "4111111111111111.5", at); x.Currency = "JPY"; return x }(),
+			func() platform.TxnInput { x := purchase("T14", card, "1", at); x.Currency = "4111 1111 1111 1111"; return x }(),
 		}
 		sum := ingest(t, f.p, rows)
 		want := map[int]string{2: "unknown card", 3: "bad amount", 4: "bad currency", 5: "transactionTime is in the future",
 			6: "refund of an unknown transaction", 7: "refund larger than what is left of the original", 8: "bad card number", 9: "bad amount",
-			10: "refund dated before its original", 11: "merchantName is not UTF-8 text", 12: "merchantName is not UTF-8 text"}
+			10: "refund dated before its original", 11: "merchantName is not UTF-8 text", 12: "merchantName is not UTF-8 text",
+			13: `bad amount "[digits]"`, 14: `bad currency "[digits]"`}
 		if sum.Accepted != 1 || sum.Rejected != len(want) {
 			t.Fatalf("summary %+v", sum)
 		}
