@@ -1,6 +1,26 @@
 package vsrp
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
+
+// BillStatusName names a bill status in words.
+func BillStatusName(status int) string {
+	switch status {
+	case BillOpen:
+		return "open"
+	case BillGenerated:
+		return "generated"
+	case BillApproved:
+		return "approved"
+	case BillSettled:
+		return "settled"
+	case BillException:
+		return "settled with failures"
+	}
+	return fmt.Sprintf("in status %d", status)
+}
 
 // Reward statuses (contract 6.8).
 const (

@@ -24,7 +24,7 @@ type billView struct {
 
 type adjustmentView struct {
 	TransactionID string      `json:"transactionId"`
-	RewardID      string      `json:"rewardId"`
+	RewardID      string      `json:"rewardId,omitempty"` // none when the transaction earned no stored reward
 	Type          string      `json:"type"`
 	Amount        json.Number `json:"amount"`
 	CreatedAt     string      `json:"createdAt"`

@@ -61,6 +61,9 @@ func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) 
 	if err != nil {
 		return nil, err
 	}
+	if b.Status != vsrp.BillOpen {
+		return nil, stepConflict(b.Status, "generate", "an open bill")
+	}
 	now := p.now()
 	if !force && now.Before(dueAt(o, b)) {
 		return nil, ErrNotDue
@@ -78,7 +81,7 @@ func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) 
 		return tx.GenerateBill(billID, claimBefore, now)
 	})
 	if err != nil {
-		return nil, lifecycleErr(err)
+		return nil, p.lifecycleErr(ctx, err, billID, "generate", "an open bill")
 	}
 	return p.store.BillByID(ctx, billID)
 }
@@ -96,7 +99,7 @@ func (p *Platform) ApproveBill(ctx context.Context, billID string) (*store.BillS
 		return tx.SettleBillStatus(billID, p.now())
 	})
 	if err != nil {
-		return nil, lifecycleErr(err)
+		return nil, p.lifecycleErr(ctx, err, billID, "approve", "a generated bill")
 	}
 	return p.store.BillByID(ctx, billID)
 }
@@ -176,7 +179,7 @@ func (p *Platform) SettleBill(ctx context.Context, billID string, results []Sett
 		return tx.SettleBillStatus(billID, now)
 	})
 	if err != nil {
-		return nil, lifecycleErr(err)
+		return nil, p.lifecycleErr(ctx, err, billID, "settle", "an approved bill")
 	}
 	p.wakeNotifier()
 	return p.store.BillByID(ctx, billID)
@@ -205,14 +208,26 @@ func (p *Platform) settleReward(tx *store.Tx, o *engine.Offer, rs *store.RewardS
 	return nil
 }
 
-// lifecycleErr maps a store error of a bill step: state conflicts and validation problems pass
-// through for the admin API's 409 and 400.
-func lifecycleErr(err error) error {
+// lifecycleErr maps a store error of a bill step: a step out of order says what state the
+// bill is in and what the step needs; other conflicts and validation problems pass through
+// for the admin API's 409 and 400.
+func (p *Platform) lifecycleErr(ctx context.Context, err error, billID, step, needs string) error {
+	if errors.Is(err, store.ErrBillState) {
+		if b, rerr := p.store.BillByID(ctx, billID); rerr == nil {
+			return stepConflict(b.Status, step, needs)
+		}
+		return err
+	}
 	var ve *vsrp.ValidationError
 	if errors.Is(err, vsrp.ErrConflict) || errors.Is(err, vsrp.ErrNotFound) || errors.As(err, &ve) {
 		return err
 	}
 	return storeErr(err)
+}
+
+// stepConflict is the conflict of a bill step out of order.
+func stepConflict(status int, step, needs string) error {
+	return fmt.Errorf("%w: the bill is %s; %s needs %s", vsrp.ErrConflict, vsrp.BillStatusName(status), step, needs)
 }
 
 // AddCodes adds coupon codes to an offer's pool; it answers how many were new.

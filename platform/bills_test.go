@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -144,12 +145,28 @@ func TestBillStateMachine(t *testing.T) {
 		}
 		_, err = b.p.SettleBill(ctx, id, nil, 4)
 		conflict("settle a settled bill", err)
+		// A step out of order says where the bill stands, before any other reason (not due yet).
+		for what, err := range map[string]error{
+			"settle needs an approved bill":  err,
+			"generate needs an open bill":    func() error { _, err := b.p.GenerateBill(ctx, id, false); return err }(),
+			"approve needs a generated bill": func() error { _, err := b.p.ApproveBill(ctx, id); return err }(),
+		} {
+			if err == nil || !strings.Contains(err.Error(), "the bill is settled with failures; "+what) {
+				t.Errorf("%s: %v", what, err)
+			}
+		}
 		// After generation a refund is an adjustment on the bill and changes no reward.
 		ref := purchase("T1R", b.cards[0], "50", testNow.Add(2*time.Minute))
 		ref.Type, ref.OriginalTransactionID = "refund", "T1"
-		ingest(t, b.p, []platform.TxnInput{ref})
-		if bill := b.bill(t, "OF-CASH"); len(bill.Adjustments) != 1 || bill.Adjustments[0].TxnID != "T1R" {
-			t.Fatalf("adjustments: %+v", bill.Adjustments)
+		// A late purchase for the generated period is one too; it earned no stored reward and
+		// names none (a refund names the reward it concerns).
+		late := purchase("T9", b.cards[0], "50", testNow.Add(3*time.Minute))
+		ingest(t, b.p, []platform.TxnInput{ref, late})
+		bill := b.bill(t, "OF-CASH")
+		slices.SortFunc(bill.Adjustments, func(x, y store.Adjustment) int { return strings.Compare(x.TxnID, y.TxnID) })
+		if len(bill.Adjustments) != 2 || bill.Adjustments[0].TxnID != "T1R" || bill.Adjustments[0].RewardID != r0.ID ||
+			bill.Adjustments[1].TxnID != "T9" || bill.Adjustments[1].RewardID != "" {
+			t.Fatalf("adjustments: %+v, want T1R on %s and T9 on no reward", bill.Adjustments, r0.ID)
 		}
 		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardSettled {
 			t.Fatalf("a late refund changed a settled reward: status %d", r.Status)

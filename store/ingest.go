@@ -705,9 +705,17 @@ func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 	return out, spent.Int64, t.s.wrap(err)
 }
 
-// AddAdjustment records a transaction that arrived for a generated bill.
+// AddAdjustment records a transaction that arrived for a generated bill, with the reward it
+// concerns; a late purchase whose reward was never stored (an each purchase, or the first
+// purchase of a unit's period) is recorded without one, rather than naming a reward that
+// does not exist.
 func (t *Tx) AddAdjustment(billID, txnID, rewardID, typ string, amount int64, now time.Time) error {
-	_, err := t.exec(`INSERT INTO bill_adjustments (bill_id, txn_id, reward_id, type, amount, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
+	_, err := t.exec(`INSERT INTO bill_adjustments (bill_id, txn_id, reward_id, type, amount, created_at)
+		SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE((SELECT r.reward_id FROM rewards r WHERE r.reward_id = ?), ''),
+			CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT) WHERE true
 		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, rewardID, typ, amount, micros(now))
 	return err
 }
