@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -326,4 +327,57 @@ func (p *Platform) WebhookSecrets(a *vsrp.App) ([]string, error) {
 		out = append(out, string(old))
 	}
 	return out, nil
+}
+
+// ErrMasterKey is CheckMasterKey's answer when the database's data was sealed with another
+// master key.
+var ErrMasterKey = errors.New("the database was sealed with another master key")
+
+// CheckMasterKey makes sure the database belongs with the platform's master key, before it
+// serves: its sealed data would not open under another key, and every call that needs it
+// would fail. The database keeps the check value of its key (vault.KeyCheck), written on the
+// first start; a database without one (new, or from before the check existed) gets it now,
+// unless a sealed value it already holds does not open. It answers ErrMasterKey when the key
+// is not the database's.
+func (p *Platform) CheckMasterKey(ctx context.Context) error {
+	want := p.vault.KeyCheck()
+	kept, err := p.store.KeyCheck(ctx)
+	if errors.Is(err, vsrp.ErrNotFound) {
+		if err := p.openSamples(ctx); err != nil {
+			return err
+		}
+		kept, err = p.store.InitKeyCheck(ctx, want, p.now())
+	}
+	if err != nil {
+		return storeErr(err)
+	}
+	if !hmac.Equal(kept, want) {
+		return ErrMasterKey
+	}
+	return nil
+}
+
+// openSamples opens one sealed value of each kind the database holds, with the purposes they
+// were sealed for (here and in users.go).
+func (p *Platform) openSamples(ctx context.Context) error {
+	ss, err := p.store.SealedSamples(ctx)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, s := range []struct {
+		purpose string
+		sealed  []byte
+	}{
+		{"webhook:" + ss.AppID, ss.WebhookSecret},
+		{"rsa-key:" + ss.KeyID, ss.PrivateKey},
+		{"pan", ss.PAN},
+	} {
+		if s.sealed == nil {
+			continue
+		}
+		if _, err := p.vault.Open(s.purpose, s.sealed); err != nil {
+			return ErrMasterKey
+		}
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/httpapi"
 	"github.com/vsrp-dev/vsrp/notify"
 	"github.com/vsrp-dev/vsrp/platform"
@@ -64,7 +65,8 @@ type Server struct {
 	Sandbox *sandbox.Credentials
 }
 
-// New opens the database, runs migrations and prepares the API; Start serves it.
+// New opens the database, runs migrations, makes sure the master key is the database's (it
+// refuses another one) and prepares the API; Start serves it.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
@@ -96,13 +98,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	key, err := masterKey(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	v, err := vault.New(key)
-	if err != nil {
-		return nil, err
+	// A key given in the environment is checked before the database is touched.
+	var key []byte
+	if cfg.MasterKey != "" {
+		if key, err = vault.ParseMasterKey(cfg.MasterKey); err != nil {
+			return nil, fmt.Errorf("VSRP_MASTER_KEY: %w", err)
+		}
+	} else if store.IsPostgres(cfg.DB) {
+		return nil, errors.New("VSRP_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)")
 	}
 	st, err := store.Open(cfg.DB)
 	if err != nil {
@@ -112,9 +115,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
+	if key == nil {
+		if key, err = keyFile(ctx, cfg.DB, st, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	v, err := vault.New(key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	pcfg := cfg.Platform
 	pcfg.AllowPrivateHooks = cfg.WebhookAllowPrivate
 	p := platform.New(st, v, pcfg, cfg.Now, log)
+	if err := p.CheckMasterKey(ctx); err != nil {
+		st.Close()
+		if errors.Is(err, platform.ErrMasterKey) {
+			return nil, wrongKey(cfg)
+		}
+		return nil, fmt.Errorf("check the master key: %w", err)
+	}
 	s := &Server{cfg: cfg, log: log, store: st, platform: p, done: make(chan struct{})}
 
 	if cfg.AdminToken == "" {
@@ -197,27 +218,76 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// masterKey takes VSRP_MASTER_KEY, or for a SQLite file a key file beside it (made on first
-// start, mode 0600). PostgreSQL deployments must set the key.
-func masterKey(cfg Config, log *slog.Logger) ([]byte, error) {
-	if cfg.MasterKey != "" {
-		return vault.ParseMasterKey(cfg.MasterKey)
-	}
-	if store.IsPostgres(cfg.DB) {
-		return nil, errors.New("VSRP_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)")
-	}
-	path := cfg.DB + ".key"
+// keyFile reads the master key of a SQLite database from the key file beside it (base64, mode
+// 0600), or makes the file when there is none and the database was never used with a key. A
+// database that was (its key check, or data sealed under a key) refuses a new key: the data
+// would not open under it.
+func keyFile(ctx context.Context, db string, st *store.Store, log *slog.Logger) ([]byte, error) {
+	path := db + ".key"
 	if b, err := os.ReadFile(path); err == nil {
-		return vault.ParseMasterKey(string(b))
+		k, err := vault.ParseMasterKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("master key file %s: %w", path, err)
+		}
+		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
+	used, err := usedWithKey(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if used {
+		return nil, fmt.Errorf("the database %s was sealed with a master key, but its key file %s is missing; restore %s or set VSRP_MASTER_KEY to its key (a new key would not open its data)",
+			db, path, path)
+	}
 	key := vault.NewMasterKey()
-	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+	// O_EXCL: a second server starting on the same new database at the same moment reads the
+	// first one's key instead of replacing it.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return keyFile(ctx, db, st, log)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write master key file: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
 		return nil, fmt.Errorf("write master key file: %w", err)
 	}
 	log.Warn("created a master key file beside the database; keep it safe and back it up with the database, which is unreadable without it", "path", path)
 	return key, nil
+}
+
+// usedWithKey reports whether the database keeps a key check or holds sealed data.
+func usedWithKey(ctx context.Context, st *store.Store) (bool, error) {
+	if _, err := st.KeyCheck(ctx); err == nil {
+		return true, nil
+	} else if !errors.Is(err, vsrp.ErrNotFound) {
+		return false, err
+	}
+	ss, err := st.SealedSamples(ctx)
+	if err != nil {
+		return false, err
+	}
+	return !ss.Empty(), nil
+}
+
+// wrongKey is the start-up error for a master key that is not the database's, saying where
+// the key came from and what to do; it never holds the key.
+func wrongKey(cfg Config) error {
+	switch {
+	case cfg.MasterKey != "":
+		return errors.New("the database was sealed with another master key than VSRP_MASTER_KEY; set VSRP_MASTER_KEY to the key it was sealed with")
+	default:
+		path := cfg.DB + ".key"
+		return fmt.Errorf("the database %s was sealed with another master key than the one in %s; restore the %s that belongs with this database, or set VSRP_MASTER_KEY to its key",
+			cfg.DB, path, path)
+	}
 }
 
 // Start listens and serves in the background, with the upkeep jobs.

@@ -112,6 +112,11 @@ func (v *Vault) Lookup(purpose string, data []byte) []byte {
 	return m.Sum(nil)
 }
 
+// KeyCheck is a value that tells master keys apart without revealing them: the keyed hash of
+// a fixed label. A database keeps the check value of the key its data was sealed with, so that
+// a start with another key can be refused before any call fails on that data.
+func (v *Vault) KeyCheck() []byte { return v.Lookup("master key check v1", nil) }
+
 // NewToken returns an opaque random token of 256 bits, URL-safe base64 without padding.
 func NewToken() string { return base64.RawURLEncoding.EncodeToString(randomBytes(32)) }
 

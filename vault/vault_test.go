@@ -110,3 +110,16 @@ func TestPasswordHashingIsBounded(t *testing.T) {
 		<-hashing
 	}
 }
+
+func TestKeyCheck(t *testing.T) {
+	a, b := testVault(t, 1), testVault(t, 2)
+	if !bytes.Equal(a.KeyCheck(), testVault(t, 1).KeyCheck()) {
+		t.Fatal("the key check of one key differs between vaults")
+	}
+	if bytes.Equal(a.KeyCheck(), b.KeyCheck()) {
+		t.Fatal("two master keys have the same key check")
+	}
+	if bytes.Contains(a.KeyCheck(), bytes.Repeat([]byte{1}, 8)) {
+		t.Fatal("the key check holds the key")
+	}
+}
