@@ -65,9 +65,10 @@ type Server struct {
 	Sandbox *sandbox.Credentials
 }
 
-// New opens the database, runs migrations, makes sure the master key is the database's (it
-// refuses another one) and prepares the API; Start serves it.
-func New(ctx context.Context, cfg Config) (*Server, error) {
+// New binds the listen address, opens the database, runs migrations, makes sure the master key
+// is the database's (it refuses another one) and prepares the API; Start serves it. When New
+// fails it has printed nothing and holds nothing open.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
@@ -107,41 +108,49 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	} else if store.IsPostgres(cfg.DB) {
 		return nil, errors.New("VSRP_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`)")
 	}
+	// The address is bound first: a port in use fails the start before it makes a database or
+	// a key file, or prints an admin token that would never work.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, ln: ln, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			ln.Close()
+			if s.store != nil {
+				s.store.Close()
+			}
+		}
+	}()
 	st, err := store.Open(cfg.DB)
 	if err != nil {
 		return nil, err
 	}
+	s.store = st
 	if err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	if key == nil {
 		if key, err = keyFile(ctx, cfg.DB, st, log); err != nil {
-			st.Close()
 			return nil, err
 		}
 	}
 	v, err := vault.New(key)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	pcfg := cfg.Platform
 	pcfg.AllowPrivateHooks = cfg.WebhookAllowPrivate
 	p := platform.New(st, v, pcfg, cfg.Now, log)
+	s.platform = p
 	if err := p.CheckMasterKey(ctx); err != nil {
-		st.Close()
 		if errors.Is(err, platform.ErrMasterKey) {
 			return nil, wrongKey(cfg)
 		}
 		return nil, fmt.Errorf("check the master key: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, store: st, platform: p, done: make(chan struct{})}
 
-	if cfg.AdminToken == "" {
-		cfg.AdminToken = vault.NewToken()
-		fmt.Fprintf(cfg.Out, "admin token (shown once, not stored): %s\n", cfg.AdminToken)
-	}
 	if cfg.Sandbox {
 		dir := "."
 		if !store.IsPostgres(cfg.DB) {
@@ -149,25 +158,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		path, creds, err := sandbox.Load(ctx, p, dir)
 		if err != nil {
-			st.Close()
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 		s.SandboxFile, s.Sandbox = path, creds
-		fmt.Fprintf(cfg.Out, "sandbox: demo app %s; credentials and public key written to %s\n", creds.AppID, path)
 	}
 	if err := s.warnOpenApps(ctx); err != nil {
-		st.Close()
 		return nil, err
 	}
 
 	s.notifier, err = notify.New(notify.Config{Store: st, Target: p.AppWebhookTarget, Clock: cfg.Now,
 		AllowPrivate: cfg.WebhookAllowPrivate, Logger: log, Lease: cfg.NotifyLease})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	p.SetNotifier(s.notifier.Wake)
 
+	// Nothing fails after this point: a token printed is a token that works.
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = vault.NewToken()
+		fmt.Fprintf(cfg.Out, "admin token (shown once, not stored): %s\n", cfg.AdminToken)
+	}
+	if s.Sandbox != nil {
+		fmt.Fprintf(cfg.Out, "sandbox: demo app %s; credentials and public key written to %s\n", s.Sandbox.AppID, s.SandboxFile)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := httpapi.New(p, httpapi.Config{TrustedProxies: proxies, Location: loc, AdminToken: cfg.AdminToken, Sandbox: cfg.Sandbox}, log, reg)
@@ -290,13 +303,9 @@ func wrongKey(cfg Config) error {
 	}
 }
 
-// Start listens and serves in the background, with the upkeep jobs.
+// Start serves, on the address New bound, in the background, with the upkeep jobs.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return err
-	}
-	s.ln = ln
+	ln := s.ln
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.upkeep(ctx)
@@ -329,12 +338,12 @@ func (s *Server) Platform() *platform.Platform { return s.platform }
 // upkeep and closes the database.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
-	if s.http != nil && s.ln != nil {
+	if s.stop != nil { // started
 		err = s.http.Shutdown(ctx)
 		<-s.done
-	}
-	if s.stop != nil {
 		s.stop()
+	} else {
+		s.ln.Close()
 	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -331,4 +333,44 @@ func TestPostgresRefusesAnotherMasterKey(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	opensApp(t, r.srv, appID)
+}
+
+// A port in use fails the start before it prints an admin token or makes a file.
+func TestPortInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	r := newServer(t, server.Config{Addr: taken.Addr().String(), DB: filepath.Join(dir, "vsrp.db"), Sandbox: true})
+	if r.err == nil || !strings.Contains(r.err.Error(), "address already in use") {
+		t.Fatalf("start on a port in use: %v, want address already in use", r.err)
+	}
+	if r.out.String() != "" {
+		t.Errorf("a start on a port in use printed %q", r.out)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Errorf("a start on a port in use made %d files, the first %s", len(files), files[0].Name())
+	}
+}
+
+// A server that was made but never started shuts down, and its address is free again.
+func TestShutdownWithoutStart(t *testing.T) {
+	t.Parallel()
+	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "vsrp.db"),
+		AdminToken: "admin", Out: io.Discard, Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the address is still held after Shutdown: %v", err)
+	}
+	ln.Close()
 }
