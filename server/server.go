@@ -151,6 +151,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("check the master key: %w", err)
 	}
 
+	// Before the sandbox loads: a demo app it creates is warned of as it is created, once.
+	if err := s.warnOpenApps(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.Sandbox {
 		dir := "."
 		if !store.IsPostgres(cfg.DB) {
@@ -161,9 +165,6 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 		s.SandboxFile, s.Sandbox = path, creds
-	}
-	if err := s.warnOpenApps(ctx); err != nil {
-		return nil, err
 	}
 
 	s.notifier, err = notify.New(notify.Config{Store: st, Target: p.AppWebhookTarget, Clock: cfg.Now,

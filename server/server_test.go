@@ -374,3 +374,20 @@ func TestShutdownWithoutStart(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// The sandbox's demo app, which has an empty whitelist, is warned of once per start: on the
+// first start (where it is created) and on a later one.
+func TestSandboxWarnsOfOpenAppOnce(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "vsrp.db")
+	for _, when := range []string{"first start", "restart"} {
+		r := newServer(t, server.Config{DB: db, Sandbox: true, AdminToken: "admin"})
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if n := strings.Count(r.log.String(), "empty IP whitelist"); n != 1 {
+			t.Errorf("%s: %d warnings of the demo app's empty whitelist, want 1:\n%s", when, n, r.log)
+		}
+		r.stop(t)
+	}
+}
