@@ -73,6 +73,11 @@ func (p *Platform) apply(ctx context.Context, a *vsrp.App, spec AppSpec) error {
 			}
 			a.IPWhitelist = append(a.IPWhitelist, pfx)
 		}
+		// An empty whitelist lets every address call the app: the contract allows it in sandbox
+		// mode only. Apps stored with one before keep it until their whitelist is changed.
+		if len(*spec.IPWhitelist) == 0 && !p.cfg.Sandbox {
+			ve.Add("ipWhitelist", "must hold at least one address or CIDR (an empty whitelist is for sandbox mode only)")
+		}
 	}
 	if spec.NotifyURL != nil {
 		if err := p.checkNotifyURL(ctx, *spec.NotifyURL); err != nil {
@@ -164,8 +169,9 @@ func CheckPublicHost(ctx context.Context, host string) error {
 	return nil
 }
 
-// CreateApp creates an app from spec (name required) with an RSA-2048 key pair, an appSecret
-// and a webhook secret, and answers the credentials; the secrets are not kept in clear.
+// CreateApp creates an app from spec (name required; an IP whitelist required outside sandbox
+// mode) with an RSA-2048 key pair, an appSecret and a webhook secret, and answers the
+// credentials; the secrets are not kept in clear.
 func (p *Platform) CreateApp(ctx context.Context, spec AppSpec) (*AppCredentials, error) {
 	now := p.now()
 	a := &vsrp.App{ID: vault.NewID("app_"), Enabled: true, Scopes: []string{}, BIDs: []string{}, CampaignIDs: []string{},
@@ -176,6 +182,9 @@ func (p *Platform) CreateApp(ctx context.Context, spec AppSpec) (*AppCredentials
 	}
 	if spec.Scopes == nil {
 		spec.Scopes = &vsrp.AllScopes
+	}
+	if spec.IPWhitelist == nil {
+		spec.IPWhitelist = &[]string{}
 	}
 	if err := p.apply(ctx, a, spec); err != nil {
 		return nil, err
@@ -236,7 +245,8 @@ func (p *Platform) Apps(ctx context.Context) ([]*vsrp.App, error) {
 	return apps, storeErr(err)
 }
 
-// UpdateApp changes the fields that spec sets.
+// UpdateApp changes the fields that spec sets. Outside sandbox mode a whitelist it sets must not
+// be empty; an app stored with an empty one keeps it while other fields change.
 func (p *Platform) UpdateApp(ctx context.Context, id string, spec AppSpec) (*vsrp.App, error) {
 	a, err := p.App(ctx, id)
 	if err != nil {

@@ -574,7 +574,7 @@ func bindAll(t *testing.T, f *fixture, auid string, cards ...string) string {
 func otherApp(t *testing.T, f *fixture) *vsrp.App {
 	t.Helper()
 	name, camps := "C", []string{"CMP-T"}
-	created, err := f.p.CreateApp(context.Background(), platform.AppSpec{Name: &name, CampaignIDs: &camps})
+	created, err := f.p.CreateApp(context.Background(), platform.AppSpec{Name: &name, CampaignIDs: &camps, IPWhitelist: &localhost})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	NonceTTL           time.Duration // 10 minutes
 	AllowPrivateHooks  bool          // allow loopback/private webhook destinations
 	WebhookSecretGrace time.Duration // 24 hours
+	Sandbox            bool          // sandbox mode: an app may have an empty IP whitelist (contract 4.3)
 }
 
 func (c *Config) defaults() {

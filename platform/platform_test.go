@@ -21,6 +21,9 @@ var testNow = time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
 
 var testKey = bytes.Repeat([]byte{7}, vault.KeySize)
 
+// localhost is the whitelist of the tests' apps: outside sandbox mode an app needs one.
+var localhost = []string{"127.0.0.1/32", "::1/128"}
+
 func newPlatform(t testing.TB, st *store.Store) *platform.Platform {
 	return newPlatformAt(t, st, testNow)
 }
@@ -51,7 +54,7 @@ func setup(t testing.TB, st *store.Store) *fixture {
 		t.Fatal(err)
 	}
 	app := func(name string, campaigns []string) *vsrp.App {
-		c, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns})
+		c, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns, IPWhitelist: &localhost})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	pcfg := cfg.Platform
 	pcfg.AllowPrivateHooks = cfg.WebhookAllowPrivate
+	pcfg.Sandbox = cfg.Sandbox
 	p := platform.New(st, v, pcfg, cfg.Now, log)
 	s.platform = p
 	if err := p.CheckMasterKey(ctx); err != nil {
