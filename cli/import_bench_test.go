@@ -239,8 +239,8 @@ func seedBench(b *testing.B, p *platform.Platform, n int) []string {
 	if _, err := p.ApplyCampaign(ctx, "CMP-BENCH", doc, false); err != nil {
 		b.Fatal(err)
 	}
-	name, campaigns := "bench", []string{"CMP-BENCH"}
-	creds, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns})
+	name, campaigns, whitelist := "bench", []string{"CMP-BENCH"}, []string{"127.0.0.1/32", "::1/128"}
+	creds, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns, IPWhitelist: &whitelist})
 	if err != nil {
 		b.Fatal(err)
 	}
