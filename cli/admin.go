@@ -85,7 +85,7 @@ type CampaignCmd struct {
 // CampaignApplyCmd applies a campaign document.
 type CampaignApplyCmd struct {
 	AdminFlags
-	File   string `short:"f" required:"" type:"existingfile" help:"Campaign document, JSON or YAML."`
+	File   string `short:"f" required:"" help:"Campaign document, JSON or YAML."`
 	DryRun bool   `help:"Validate and show what would change, without changing anything."`
 }
 

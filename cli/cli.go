@@ -51,19 +51,21 @@ type runCtx struct {
 // Main runs the command line and answers the exit status.
 func Main(args []string, out, errOut io.Writer) int {
 	var cli root
+	// Kong ends the process after --help; here its exit unwinds Parse instead (see parse), so
+	// that nothing runs after the help and Main still answers (tests call it in-process).
 	parser, err := kong.New(&cli, kong.Name("vsrp"), kong.Description("VSRP: card-linked rewards for Visa cards."),
-		kong.Writers(out, errOut), kong.Exit(func(int) {}))
+		kong.Writers(out, errOut), kong.Exit(func(code int) { panic(kongExit{code}) }))
 	if err != nil {
 		fmt.Fprintln(errOut, err)
 		return 2
 	}
-	kctx, err := parser.Parse(args)
+	kctx, exited, err := parse(parser, args)
+	if exited != nil { // --help
+		return exited.code
+	}
 	if err != nil {
 		fmt.Fprintln(errOut, "vsrp:", err)
 		return 2
-	}
-	if kctx == nil { // --help
-		return 0
 	}
 	if err := kctx.Run(&runCtx{out: out, errOut: errOut}); err != nil {
 		fmt.Fprintln(errOut, "vsrp:", err)
@@ -73,6 +75,26 @@ func Main(args []string, out, errOut io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// kongExit is kong asking to end the process with a status (after printing --help).
+type kongExit struct{ code int }
+
+// parse runs parser.Parse and answers, when kong asked to exit, the status it asked for: the
+// help flag's hook asks before the flags are checked or any command runs, and Parse must stop
+// there, not go on to complain about required flags or answer a command to run.
+func parse(parser *kong.Kong, args []string) (kctx *kong.Context, exited *kongExit, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(kongExit)
+			if !ok {
+				panic(r)
+			}
+			exited = &e
+		}
+	}()
+	kctx, err = parser.Parse(args)
+	return kctx, nil, err
 }
 
 // exitStatus is an outcome that is not a failure of the command but that scripts must see

@@ -34,10 +34,8 @@ func startServer(t *testing.T) *server.Server {
 	return srv
 }
 
-func TestCampaignApplyDryRunThenApply(t *testing.T) {
-	srv := startServer(t)
-	dir := t.TempDir()
-	doc := `campaignId: CMP-CLI
+// testCampaign is a valid campaign document, in YAML.
+const testCampaign = `campaignId: CMP-CLI
 name: CLI campaign
 timezone: Asia/Shanghai
 startDate: 2027-01-01
@@ -59,6 +57,11 @@ offers:
     goal: {type: each}
     reward: {type: Cash, percent: 10, cap: 50.00}
 `
+
+func TestCampaignApplyDryRunThenApply(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	doc := testCampaign
 	file := filepath.Join(dir, "campaign.yaml")
 	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
@@ -177,5 +180,64 @@ func TestTxnImportStoppedShowsSummary(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "0 accepted, 0 duplicates, 1 rejected") || !strings.Contains(out, "row 1 (J1): unknown card") ||
 		!strings.Contains(errOut, "reading stopped after row 1") {
 		t.Fatalf("import: %d %q %q", code, out, errOut)
+	}
+}
+
+// mainTimeout runs the command line without a server's flags, failing the test if it does not
+// answer within 10 seconds (a command that runs instead of showing help would serve forever).
+func mainTimeout(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out, errOut strings.Builder
+		code := Main(args, &out, &errOut)
+		done <- result{code, out.String(), errOut.String()}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.out, r.errOut
+	case <-time.After(10 * time.Second):
+		t.Fatalf("vsrp %s did not return", strings.Join(args, " "))
+		return 0, "", ""
+	}
+}
+
+// --help prints the help and exits 0: it runs nothing and does not ask for required flags.
+func TestHelpRunsNothing(t *testing.T) {
+	t.Setenv("VSRP_ADMIN_TOKEN", "")
+	os.Unsetenv("VSRP_ADMIN_TOKEN") // restored by t.Setenv's cleanup
+	srv := startServer(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "campaign.yaml")
+	if err := os.WriteFile(file, []byte(testCampaign), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--help"},
+		{"-h"},
+		{"serve", "--help", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "serve.db")},
+		{"migrate", "--help", "--db", filepath.Join(dir, "migrate.db")},
+		{"campaign", "apply", "-f", file, "--help"},
+		{"campaign", "apply", "-f", filepath.Join(dir, "missing.yaml"), "--help"},
+		{"campaign", "apply", "-f", file, "--help", "--server", srv.URL(), "--admin-token", "cli-admin"},
+		{"txn", "import", "--help"},
+		{"bill", "settle", "--help"},
+	} {
+		code, out, errOut := mainTimeout(t, args...)
+		if code != 0 || !strings.Contains(out, "Usage: vsrp") || errOut != "" {
+			t.Errorf("vsrp %s: %d %q %q", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	for _, db := range []string{"serve.db", "migrate.db"} {
+		if _, err := os.Stat(filepath.Join(dir, db)); err == nil {
+			t.Errorf("--help created the database %s", db)
+		}
+	}
+	if _, err := srv.Platform().Campaign(context.Background(), "CMP-CLI", 0); err == nil {
+		t.Error("campaign apply --help applied the campaign")
 	}
 }

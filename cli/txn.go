@@ -22,7 +22,7 @@ type TxnCmd struct {
 // TxnImportCmd streams a transaction file to the admin API.
 type TxnImportCmd struct {
 	AdminFlags
-	File   string `arg:"" type:"existingfile" help:"CSV with a header row, NDJSON (.ndjson, .jsonl) or a JSON array (.json)."`
+	File   string `arg:"" help:"CSV with a header row, NDJSON (.ndjson, .jsonl) or a JSON array (.json)."`
 	Errors int    `default:"20" help:"How many rejected rows to list."`
 }
 
