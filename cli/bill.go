@@ -81,12 +81,13 @@ func (c *BillApproveCmd) Run(rc *runCtx) error {
 	return billStep(rc, &c.AdminFlags, c.BillID, "approve", map[string]any{})
 }
 
-// BillSettleCmd records settlement results.
+// BillSettleCmd records settlement results. Each --result is one value (sep:"none"): a
+// message may hold commas, and kong would otherwise split the value on them.
 type BillSettleCmd struct {
 	AdminFlags
 	BillID string   `arg:""`
 	All    int      `help:"Settle every reward still settling with this status: 4 (settled) or 5 (failed)."`
-	Result []string `help:"One reward's result: REWARD_ID=4 or REWARD_ID=5:message (repeatable)."`
+	Result []string `sep:"none" help:"One reward's result: REWARD_ID=4 or REWARD_ID=5:message (repeatable; the message may hold commas)."`
 }
 
 // Run settles and prints the bill.

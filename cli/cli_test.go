@@ -6,10 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/server"
+	"github.com/vsrp-dev/vsrp/store"
 )
 
 // run runs the command line against srv and answers its exit status and output.
@@ -20,10 +26,15 @@ func run(t *testing.T, srv *server.Server, args ...string) (int, string, string)
 	return code, out.String(), errOut.String()
 }
 
-func startServer(t *testing.T) *server.Server {
+// startServer starts a server on a temporary database; each option may change its settings.
+func startServer(t *testing.T, options ...func(*server.Config)) *server.Server {
 	t.Helper()
-	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "cli.db"),
-		AdminToken: "cli-admin", Log: io.Discard, Out: io.Discard, MasterKey: "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="})
+	cfg := server.Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "cli.db"),
+		AdminToken: "cli-admin", Log: io.Discard, Out: io.Discard, MasterKey: "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv, err := server.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,5 +250,85 @@ func TestHelpRunsNothing(t *testing.T) {
 	}
 	if _, err := srv.Platform().Campaign(context.Background(), "CMP-CLI", 0); err == nil {
 		t.Error("campaign apply --help applied the campaign")
+	}
+}
+
+// testClock is a server clock the test moves.
+type testClock struct{ now atomic.Int64 }
+
+func (c *testClock) set(t time.Time)           { c.now.Store(t.UnixNano()) }
+func (c *testClock) Now() time.Time            { return time.Unix(0, c.now.Load()) }
+func (c *testClock) option(cfg *server.Config) { cfg.Now = c.Now }
+
+// seedReward gives srv one reward of testCampaign, on a bill ready to generate, and answers
+// its id and its bill's id: a card enrolled through an app on 2027-01-10 spends 100.00 at a
+// restaurant that day, imported through the CLI. The clock is then 2027-01-11.
+func seedReward(t *testing.T, srv *server.Server, clock *testClock) (rewardID, billID string) {
+	t.Helper()
+	ctx := context.Background()
+	p := srv.Platform()
+	clock.set(time.Date(2027, 1, 10, 0, 0, 0, 0, time.UTC))
+	if err := p.UpsertBINs(ctx, []vsrp.BIN{{BIN: "411111", BID: "B1", IssuerName: "Test Bank", IssuingCountryCode: "CN",
+		AccountFundingSource: "C"}}); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := yaml.YAMLToJSON([]byte(testCampaign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ApplyCampaign(ctx, "CMP-CLI", doc, false); err != nil {
+		t.Fatal(err)
+	}
+	name, campaigns := "seed", []string{"CMP-CLI"}
+	creds, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := p.App(ctx, creds.AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := p.Enroll(ctx, app, "4111111111111111", "EG-CLI", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.set(time.Date(2027, 1, 11, 0, 0, 0, 0, time.UTC))
+	file := filepath.Join(t.TempDir(), "seed.csv")
+	csv := "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n" +
+		"S1,purchase," + e.CardID + ",100.00,CNY,2027-01-10T12:00:00+08:00,M,Shop,5812,CN\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := run(t, srv, "txn", "import", file); code != 0 || !strings.Contains(out, "1 accepted") {
+		t.Fatalf("seed import: %d %q %q", code, out, errOut)
+	}
+	rewards, _, err := p.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-CLI"})
+	if err != nil || len(rewards) != 1 {
+		t.Fatalf("seed rewards: %d (%v)", len(rewards), err)
+	}
+	return rewards[0].ID, rewards[0].Bill.ID
+}
+
+// A settlement message may hold commas: --result keeps it whole.
+func TestBillSettleMessageWithCommas(t *testing.T) {
+	var clock testClock
+	srv := startServer(t, clock.option)
+	rewardID, billID := seedReward(t, srv, &clock)
+	for _, step := range []string{"generate", "approve"} {
+		args := []string{"bill", step, billID}
+		if step == "generate" {
+			args = append(args, "--force")
+		}
+		if code, out, errOut := run(t, srv, args...); code != 0 {
+			t.Fatalf("bill %s: %d %q %q", step, code, out, errOut)
+		}
+	}
+	msg := "card closed, no payout"
+	if code, out, errOut := run(t, srv, "bill", "settle", billID, "--result", rewardID+"=5:"+msg); code != 0 {
+		t.Fatalf("bill settle: %d %q %q", code, out, errOut)
+	}
+	rewards, _, err := srv.Platform().AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-CLI"})
+	if err != nil || len(rewards) != 1 || rewards[0].Status != vsrp.RewardFailed || rewards[0].SettleMessage != msg {
+		t.Fatalf("after settle: %+v (%v); want status 5 with the message %q", rewards, err, msg)
 	}
 }
