@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -95,14 +94,16 @@ func (c *CampaignApplyCmd) Run(rc *runCtx) error {
 	if err != nil {
 		return err
 	}
+	// Editors on Windows start files with a byte order mark; it is no part of the document.
+	doc = bytes.TrimPrefix(doc, utf8BOM)
 	var head struct {
 		CampaignID string `json:"campaignId" yaml:"campaignId"`
 	}
-	ctype := "application/json"
-	if ext := strings.ToLower(filepath.Ext(c.File)); ext == ".yaml" || ext == ".yml" {
-		ctype = "application/yaml"
+	ctype := docType(c.File, doc)
+	if err := unmarshalDoc(doc, ctype, &head); err != nil {
+		return fmt.Errorf("%s: %w", c.File, err)
 	}
-	if err := unmarshalDoc(doc, ctype, &head); err != nil || head.CampaignID == "" {
+	if head.CampaignID == "" {
 		return fmt.Errorf("%s: no campaignId found", c.File)
 	}
 	path := "/admin/v1/campaigns/" + head.CampaignID

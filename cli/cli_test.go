@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -330,5 +332,60 @@ func TestBillSettleMessageWithCommas(t *testing.T) {
 	rewards, _, err := srv.Platform().AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-CLI"})
 	if err != nil || len(rewards) != 1 || rewards[0].Status != vsrp.RewardFailed || rewards[0].SettleMessage != msg {
 		t.Fatalf("after settle: %+v (%v); want status 5 with the message %q", rewards, err, msg)
+	}
+}
+
+// campaign apply reads YAML and JSON with or without a byte order mark, tells them apart by
+// content when the extension does not say, and reports a syntax error with its line.
+func TestCampaignApplyFormats(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	var v any
+	if err := yaml.Unmarshal([]byte(testCampaign), &v); err != nil {
+		t.Fatal(err)
+	}
+	asJSON, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokenYAML := strings.Replace(testCampaign, "currency: CNY", "currency: [CNY", 1)
+	brokenJSON := strings.Replace(string(asJSON), `"currency": "CNY",`, `"currency": "CNY",,`, 1)
+	// The second comma of `  "currency": "CNY",,` is in column 21.
+	jsonLine := fmt.Sprintf("line %d, column 21", strings.Count(brokenJSON[:strings.Index(brokenJSON, ",,")], "\n")+1)
+	for _, tc := range []struct {
+		name, content string
+		want          []string // in the output when it succeeds, else in the error
+		fails         bool
+	}{
+		{"plain.yaml", testCampaign, []string{"campaign CMP-CLI"}, false},
+		{"bom.yaml", "\ufeff" + testCampaign, []string{"campaign CMP-CLI"}, false},
+		{"bom.json", "\ufeff" + string(asJSON), []string{"campaign CMP-CLI"}, false},
+		{"yaml.txt", testCampaign, []string{"campaign CMP-CLI"}, false},
+		{"json.txt", string(asJSON), []string{"campaign CMP-CLI"}, false},
+		{"noext", "\ufeff" + testCampaign, []string{"campaign CMP-CLI"}, false},
+		{"broken.yaml", brokenYAML, []string{"broken.yaml: not valid YAML: [7:1]", ">  7 | aggregation: card"}, true},
+		{"broken.txt", brokenYAML, []string{"broken.txt: not valid YAML: [7:"}, true},
+		{"broken.json", brokenJSON, []string{"broken.json: not valid JSON: " + jsonLine + ": invalid character ','"}, true},
+		{"broken-json.txt", brokenJSON, []string{"broken-json.txt: not valid JSON: " + jsonLine}, true},
+		{"noid.yaml", "name: x\n", []string{"noid.yaml: no campaignId found"}, true},
+	} {
+		file := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := run(t, srv, "campaign", "apply", "-f", file)
+		got := out
+		if tc.fails {
+			got = errOut
+		}
+		if (code != 0) != tc.fails {
+			t.Errorf("%s: exit %d %q %q", tc.name, code, out, errOut)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q; want %q in it", tc.name, got, w)
+			}
+		}
 	}
 }
