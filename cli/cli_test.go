@@ -389,3 +389,56 @@ func TestCampaignApplyFormats(t *testing.T) {
 		}
 	}
 }
+
+// txn import takes the format from --format where the extension does not say it, refuses to
+// guess without it, and strips a byte order mark from NDJSON and JSON arrays.
+func TestTxnImportFormatAndBOM(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	now := time.Now().UTC().Format(time.RFC3339)
+	row := func(id string) string {
+		return `{"transactionId":"` + id + `","type":"purchase","cardId":"card_nope","amount":1,"currency":"CNY","transactionTime":"` +
+			now + `","merchantId":"M","merchantName":"S","mcc":"5812","merchantCountry":"CN"}`
+	}
+	csv := "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n" +
+		"C1,purchase,card_nope,10.00,CNY," + now + ",M,Shop,5812,CN\n"
+	nd := row("N1") + "\n" + row("N2") + "\n"
+	arr := "[" + row("J1") + ",\n" + row("J2") + "]\n"
+	for _, tc := range []struct {
+		name, content string
+		flags         []string
+		want          []string // rows the server rejected as unknown cards, each read whole
+	}{
+		{"feed.txt", csv, []string{"--format", "csv"}, []string{"row 1 (C1): unknown card"}},
+		{"feed.dat", nd, []string{"--format", "ndjson"}, []string{"row 1 (N1): unknown card", "row 2 (N2): unknown card"}},
+		{"feed", arr, []string{"--format", "JSON"}, []string{"row 1 (J1): unknown card", "row 2 (J2): unknown card"}},
+		{"bom.ndjson", "\ufeff" + nd, nil, []string{"row 1 (N1): unknown card", "row 2 (N2): unknown card"}},
+		{"bom.jsonl", "\ufeff" + nd, nil, []string{"row 1 (N1): unknown card"}},
+		{"bom.json", "\ufeff" + arr, nil, []string{"row 1 (J1): unknown card", "row 2 (J2): unknown card"}},
+		{"bom.csv", "\ufeff" + csv, nil, []string{"row 1 (C1): unknown card"}},
+		{"bom.txt", "\ufeff" + arr, []string{"--format", "json"}, []string{"row 1 (J1): unknown card"}},
+	} {
+		file := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := run(t, srv, append([]string{"txn", "import", file}, tc.flags...)...)
+		if code != exitRowsRejected {
+			t.Errorf("%s: exit %d %q %q; want %d", tc.name, code, out, errOut, exitRowsRejected)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: %q; want %q in it", tc.name, out, w)
+			}
+		}
+	}
+	// An extension that says no format, and no --format: nothing is sent, and the error says
+	// what to do. A --format that is none of the three is refused too.
+	file := filepath.Join(dir, "feed.txt")
+	for _, flags := range [][]string{nil, {"--format", "xml"}} {
+		code, out, errOut := run(t, srv, append([]string{"txn", "import", file}, flags...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "csv, ndjson or json") {
+			t.Errorf("txn import feed.txt %v: %d %q %q", flags, code, out, errOut)
+		}
+	}
+}

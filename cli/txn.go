@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -22,7 +23,8 @@ type TxnCmd struct {
 // TxnImportCmd streams a transaction file to the admin API.
 type TxnImportCmd struct {
 	AdminFlags
-	File   string `arg:"" help:"CSV with a header row, NDJSON (.ndjson, .jsonl) or a JSON array (.json)."`
+	File   string `arg:"" help:"CSV with a header row (.csv), NDJSON (.ndjson, .jsonl) or a JSON array (.json)."`
+	Format string `placeholder:"csv|ndjson|json" help:"The file's format (json: a JSON array); by default, from the file's extension."`
 	Errors int    `default:"20" help:"How many rejected rows to list."`
 }
 
@@ -41,6 +43,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // Run streams the file, shows progress on a terminal (rows, rate, ETA) and prints the summary.
 func (c *TxnImportCmd) Run(rc *runCtx) error {
+	ctype, err := c.contentType()
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(c.File)
 	if err != nil {
 		return err
@@ -50,14 +56,12 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 	if err != nil {
 		return err
 	}
-	ctype := "application/json"
-	switch strings.ToLower(filepath.Ext(c.File)) {
-	case ".csv":
-		ctype = "text/csv"
-	case ".ndjson", ".jsonl":
-		ctype = "application/x-ndjson"
+	// A byte order mark is no part of the first row; the server's JSON readers would choke on it.
+	r := bufio.NewReaderSize(f, 64<<10)
+	if head, _ := r.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
+		_, _ = r.Discard(len(utf8BOM))
 	}
-	body := &countingReader{r: f}
+	body := &countingReader{r: r}
 	done := make(chan struct{})
 	start := time.Now()
 	if isTerminal(rc.errOut) {
@@ -101,6 +105,29 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		return &exitStatus{code: exitRowsRejected, msg: fmt.Sprintf("%d rows rejected", res.Rejected)}
 	}
 	return err
+}
+
+// importTypes are the Content-Types of the formats --format names.
+var importTypes = map[string]string{"csv": "text/csv", "ndjson": "application/x-ndjson", "json": "application/json"}
+
+// contentType answers the Content-Type of the file: its --format, or else its extension's.
+func (c *TxnImportCmd) contentType() (string, error) {
+	if c.Format != "" {
+		ctype, ok := importTypes[strings.ToLower(c.Format)]
+		if !ok {
+			return "", fmt.Errorf("--format %q: want csv, ndjson or json (a JSON array)", c.Format)
+		}
+		return ctype, nil
+	}
+	switch strings.ToLower(filepath.Ext(c.File)) {
+	case ".csv":
+		return importTypes["csv"], nil
+	case ".ndjson", ".jsonl":
+		return importTypes["ndjson"], nil
+	case ".json":
+		return importTypes["json"], nil
+	}
+	return "", fmt.Errorf("%s: the extension does not say the format (.csv, .ndjson, .jsonl or .json): use --format csv, ndjson or json", c.File)
 }
 
 // exitRowsRejected is the exit status of an import that read the whole file but rejected rows.
