@@ -66,6 +66,9 @@ func (f *AdminFlags) send(limit time.Duration, method, path, contentType string,
 		var b strings.Builder
 		fmt.Fprintf(&b, "HTTP %d: %s", resp.StatusCode, e.Error.Message)
 		for _, d := range e.Error.Details {
+			if d.Reason == e.Error.Message {
+				continue // an import that stopped says where in both
+			}
 			fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Reason)
 		}
 		return &answerError{msg: b.String(), body: data}
