@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
+	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -108,6 +112,9 @@ func (e *exitStatus) Error() string { return e.msg }
 
 // Run serves until SIGTERM or SIGINT, then lets in-flight requests finish.
 func (c *ServeCmd) Run(rc *runCtx) error {
+	if err := checkDB(c.DB); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	s, err := server.New(ctx, server.Config{
@@ -130,14 +137,51 @@ func (c *ServeCmd) Run(rc *runCtx) error {
 
 // Run applies the migrations.
 func (c *MigrateCmd) Run(rc *runCtx) error {
+	if err := checkDB(c.DB); err != nil {
+		return err
+	}
 	st, err := store.Open(c.DB)
 	if err != nil {
-		return err
+		return fmt.Errorf("database %s: %w", dbName(c.DB), err)
 	}
 	defer st.Close()
 	if err := st.Migrate(context.Background()); err != nil {
-		return err
+		// The driver's message ("unable to open database file") does not say which.
+		return fmt.Errorf("database %s: %w", dbName(c.DB), err)
 	}
 	fmt.Fprintln(rc.out, "migrations applied")
+	return nil
+}
+
+// dbName answers how messages name a database: its file, or its URL without the password
+// and the query (which may hold one too).
+func dbName(dsn string) string {
+	if !store.IsPostgres(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(PostgreSQL URL that does not parse)"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
+}
+
+// checkDB fails, naming the file, when a SQLite database cannot be where --db says because
+// its directory is missing: SQLite's own message names neither.
+func checkDB(dsn string) error {
+	if store.IsPostgres(dsn) {
+		return nil
+	}
+	dir := filepath.Dir(dsn)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("database %s: directory %s does not exist", dsn, dir)
+	case err != nil:
+		return fmt.Errorf("database %s: %w", dsn, err)
+	case !st.IsDir():
+		return fmt.Errorf("database %s: %s is not a directory", dsn, dir)
+	}
 	return nil
 }

@@ -442,3 +442,26 @@ func TestTxnImportFormatAndBOM(t *testing.T) {
 		}
 	}
 }
+
+// A database that cannot be opened is named in the error, by migrate and by serve.
+func TestDatabaseErrorNamesIt(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexistent", "x.db")
+	for _, args := range [][]string{
+		{"migrate", "--db", missing},
+		{"migrate", "--db", dir}, // a directory: SQLite cannot open it
+		{"serve", "--db", missing, "--addr", "127.0.0.1:0", "--admin-token", "x", "--master-key", "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="},
+	} {
+		code, _, errOut := mainTimeout(t, args...)
+		if code != 1 || !strings.Contains(errOut, "database "+args[2]+":") {
+			t.Errorf("vsrp %s: %d %q; want the database named", strings.Join(args, " "), code, errOut)
+		}
+	}
+	if _, _, errOut := mainTimeout(t, "migrate", "--db", missing); !strings.Contains(errOut, filepath.Dir(missing)+" does not exist") {
+		t.Errorf("missing directory: %q", errOut)
+	}
+	if got := dbName("postgres://vsrp:s3cret@db.example:5432/vsrp?sslmode=require&password=s3cret"); strings.Contains(got, "s3cret") ||
+		got != "postgres://vsrp:xxxxx@db.example:5432/vsrp" {
+		t.Errorf("dbName shows %q", got)
+	}
+}
