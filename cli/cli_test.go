@@ -465,3 +465,71 @@ func TestDatabaseErrorNamesIt(t *testing.T) {
 		t.Errorf("dbName shows %q", got)
 	}
 }
+
+// credential reads the value of a "label: value" line of app create's output.
+func credential(t *testing.T, out, label string) string {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(line, label+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in %q", label, out)
+	return ""
+}
+
+// app create sends every setting, prints each credential once and labelled (on standard
+// output only); app list shows the apps without secrets.
+func TestAppCreateAndList(t *testing.T) {
+	srv := startServer(t, func(cfg *server.Config) { cfg.WebhookAllowPrivate = true })
+	ctx := context.Background()
+	code, out, errOut := run(t, srv, "app", "create", "--name", "Partner", "--scope", "user", "--scope", "enroll",
+		"--ip-whitelist", "203.0.113.0/24", "--ip-whitelist", "198.51.100.7", "--notify-url", "https://hooks.example/vsrp",
+		"--campaign", "CMP-A", "--campaign", "CMP-B", "--bid", "B1")
+	if code != 0 || errOut != "" {
+		t.Fatalf("app create: %d %q %q", code, out, errOut)
+	}
+	appID := credential(t, out, "appId")
+	secrets := []string{credential(t, out, "appSecret"), credential(t, out, "webhookSecret")}
+	if credential(t, out, "keyId") == "" || !strings.Contains(out, "publicKeyPem:\n-----BEGIN PUBLIC KEY-----\n") ||
+		!strings.Contains(out, "shown only now") {
+		t.Errorf("app create output: %q", out)
+	}
+	for _, s := range secrets {
+		if s == "" || strings.Count(out, s) != 1 {
+			t.Errorf("secret %q shown %d times in %q", s, strings.Count(out, s), out)
+		}
+	}
+	app, err := srv.Platform().App(ctx, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := fmt.Sprint(app.IPWhitelist)
+	if app.Name != "Partner" || strings.Join(app.Scopes, ",") != "user,enroll" || wl != "[203.0.113.0/24 198.51.100.7/32]" ||
+		app.NotifyURL != "https://hooks.example/vsrp" || strings.Join(app.CampaignIDs, ",") != "CMP-A,CMP-B" || strings.Join(app.BIDs, ",") != "B1" {
+		t.Errorf("stored app: %+v", app)
+	}
+	// Without scopes the app gets every scope; without a whitelist a warning says what it means.
+	code, out, errOut = run(t, srv, "app", "create", "--name", "Open")
+	if code != 0 || !strings.Contains(errOut, "no --ip-whitelist") || strings.Contains(errOut, credential(t, out, "appSecret")) {
+		t.Fatalf("app create without lists: %d %q %q", code, out, errOut)
+	}
+	open, err := srv.Platform().App(ctx, credential(t, out, "appId"))
+	if err != nil || strings.Join(open.Scopes, ",") != "user,enroll,reward" {
+		t.Errorf("app without --scope: %+v (%v)", open, err)
+	}
+	code, out, errOut = run(t, srv, "app", "create", "--name", "Bad", "--scope", "admin", "--ip-whitelist", "nope")
+	if code != 1 || out != "" || !strings.Contains(errOut, "scopes[0]: unknown scope") || !strings.Contains(errOut, "ipWhitelist[0]") {
+		t.Errorf("invalid app: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, srv, "app", "list")
+	if code != 0 || !strings.Contains(out, "APP ID") || !strings.Contains(out, appID) || !strings.Contains(out, "Open") ||
+		!strings.Contains(out, "user,enroll ") || !strings.Contains(out, "203.0.113.0/24,198.51.100.7/32") {
+		t.Errorf("app list: %d %q %q", code, out, errOut)
+	}
+	for _, s := range secrets {
+		if strings.Contains(out, s) {
+			t.Errorf("app list shows a secret: %q", out)
+		}
+	}
+}
