@@ -44,6 +44,7 @@ type root struct {
 	Serve    ServeCmd    `cmd:"" help:"Run the server."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply database migrations and exit."`
 	App      AppCmd      `cmd:"" help:"Create and list partner apps on a running server."`
+	BIN      BINCmd      `cmd:"" name:"bin" help:"Import the BIN table (card number prefixes to issuers) into a running server."`
 	Campaign CampaignCmd `cmd:"" help:"Manage campaigns on a running server."`
 	Txn      TxnCmd      `cmd:"" help:"Import transactions into a running server."`
 	Bill     BillCmd     `cmd:"" help:"List bills and move them through generate, approve and settle."`

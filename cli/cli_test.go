@@ -533,3 +533,54 @@ func TestAppCreateAndList(t *testing.T) {
 		}
 	}
 }
+
+// bin import sends CSV or a JSON array (by extension, else by content, a BOM stripped) and
+// lists every row the server rejects, by row, exiting 1 with nothing imported.
+func TestBINImport(t *testing.T) {
+	srv := startServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	csv := "bin,bid,issuerName,issuingCountryCode,accountFundingSource,isChip\n" +
+		"411111,B1,First Bank,CN,C,true\n" +
+		"42222222,B2,Second Bank,CN,D,0\n"
+	arr := "\ufeff[{\"bin\": \"433333\", \"bid\": \"B3\", \"issuerName\": \"Third, Bank\", \"issuingCountryCode\": \"HK\", \"accountFundingSource\": \"P\"}]"
+	for _, tc := range []struct{ name, content, want string }{
+		{"bins.csv", csv, "2 BIN rows imported"},
+		{"bins.txt", "\ufeff" + csv, "2 BIN rows imported"},
+		{"bins.json", arr, "1 BIN rows imported"},
+		{"bins", arr, "1 BIN rows imported"},
+	} {
+		file := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(file, []byte(tc.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := run(t, srv, "bin", "import", file); code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %d %q %q", tc.name, code, out, errOut)
+		}
+	}
+	bins, err := srv.Platform().Store().BINs(ctx)
+	if err != nil || len(bins) != 3 || bins[2].IssuerName != "Third, Bank" || !bins[0].IsChip {
+		t.Fatalf("stored BINs: %+v (%v)", bins, err)
+	}
+	bad := csv + "511111,B5,Fifth,CN,C,true\n" + "444444,,Sixth,CN,X,no\n"
+	file := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, srv, "bin", "import", file)
+	if code != 1 || !strings.Contains(out, "0 BIN rows imported: 2 rows rejected") || !strings.Contains(out, "row 3: bin: must be 6 or 8 digits") ||
+		!strings.Contains(out, "row 4: bid: required") || !strings.Contains(out, "row 4: accountFundingSource: must be D, C or P") ||
+		!strings.Contains(errOut, "2 rows rejected; nothing was imported") {
+		t.Errorf("bad rows: %d %q %q", code, out, errOut)
+	}
+	// A problem of the file's, not of a row, is the server's message.
+	if err := os.WriteFile(file, []byte("bin,bank\n411111,B1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, srv, "bin", "import", file); code != 1 || !strings.Contains(errOut, `header[1]: unknown column "bank"`) {
+		t.Errorf("bad header: %d %q", code, errOut)
+	}
+	if bins, err := srv.Platform().Store().BINs(ctx); err != nil || len(bins) != 3 {
+		t.Errorf("a rejected file changed the BINs: %d (%v)", len(bins), err)
+	}
+}
