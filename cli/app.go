@@ -21,7 +21,7 @@ type AppCreateCmd struct {
 	AdminFlags
 	Name        string   `required:"" help:"The app's name (1 to 200 characters)."`
 	Scope       []string `placeholder:"SCOPE" help:"A scope granted: user, enroll or reward (repeatable; all three when none is given)."`
-	IPWhitelist []string `name:"ip-whitelist" placeholder:"CIDR" help:"An address or CIDR the app may call from (repeatable; none lets every address call)."`
+	IPWhitelist []string `name:"ip-whitelist" placeholder:"CIDR" help:"An address or CIDR the app may call from (repeatable; required unless the server runs in sandbox mode, where none lets every address call)."`
 	NotifyURL   string   `name:"notify-url" placeholder:"URL" help:"The http(s) URL reward notifications are sent to."`
 	Campaign    []string `placeholder:"CAMPAIGN_ID" help:"A campaign the app may use (repeatable)."`
 	BID         []string `name:"bid" placeholder:"BID" help:"An issuer (BID) whose cards the app may see (repeatable; none: every issuer)."`

@@ -282,7 +282,8 @@ func seedReward(t *testing.T, srv *server.Server, clock *testClock) (rewardID, b
 		t.Fatal(err)
 	}
 	name, campaigns := "seed", []string{"CMP-CLI"}
-	creds, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns})
+	whitelist := []string{"127.0.0.1/32", "::1/128"}
+	creds, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, CampaignIDs: &campaigns, IPWhitelist: &whitelist})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,10 +510,14 @@ func TestAppCreateAndList(t *testing.T) {
 		app.NotifyURL != "https://hooks.example/vsrp" || strings.Join(app.CampaignIDs, ",") != "CMP-A,CMP-B" || strings.Join(app.BIDs, ",") != "B1" {
 		t.Errorf("stored app: %+v", app)
 	}
-	// Without scopes the app gets every scope; without a whitelist a warning says what it means.
+	// Outside sandbox mode an app needs a whitelist; without scopes it gets every scope.
 	code, out, errOut = run(t, srv, "app", "create", "--name", "Open")
-	if code != 0 || !strings.Contains(errOut, "no --ip-whitelist") || strings.Contains(errOut, credential(t, out, "appSecret")) {
-		t.Fatalf("app create without lists: %d %q %q", code, out, errOut)
+	if code != 1 || out != "" || !strings.Contains(errOut, "ipWhitelist") {
+		t.Fatalf("app create without a whitelist: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, srv, "app", "create", "--name", "Open", "--ip-whitelist", "127.0.0.1/32")
+	if code != 0 || strings.Contains(errOut, credential(t, out, "appSecret")) {
+		t.Fatalf("app create without scopes: %d %q %q", code, out, errOut)
 	}
 	open, err := srv.Platform().App(ctx, credential(t, out, "appId"))
 	if err != nil || strings.Join(open.Scopes, ",") != "user,enroll,reward" {
