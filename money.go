@@ -32,11 +32,30 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 		*d = ""
 		return nil
 	}
-	if _, _, err := parseDecimal(s); err != nil {
+	ip, frac, err := parseDecimal(s)
+	if err != nil {
 		return fmt.Errorf("not a decimal number: %s", s)
 	}
-	*d = Decimal(s)
+	*d = canonicalDecimal(ip, frac)
 	return nil
+}
+
+// canonicalDecimal writes a number one way: 10, 10.0 and 010.00 are all 10, so that the same
+// document in JSON and in YAML (which keeps no trailing zeros) is the same document.
+func canonicalDecimal(ip, frac string) Decimal {
+	neg := strings.HasPrefix(ip, "-")
+	ip = strings.TrimLeft(strings.TrimPrefix(ip, "-"), "0")
+	frac = strings.TrimRight(frac, "0")
+	if ip == "" {
+		ip = "0"
+	}
+	if frac != "" {
+		ip += "." + frac
+	}
+	if neg && ip != "0" {
+		ip = "-" + ip
+	}
+	return Decimal(ip)
 }
 
 // MarshalJSON writes the number as written.

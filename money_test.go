@@ -39,3 +39,18 @@ func TestFormatMinor(t *testing.T) {
 		}
 	}
 }
+
+// Amounts are written one way whatever their spelling, so equal documents compare equal.
+func TestDecimalCanonical(t *testing.T) {
+	for in, want := range map[string]Decimal{`10.00`: "10", `"010.50"`: "10.5", `0.000`: "0", `-0.0`: "0", `-1.20`: "-1.2",
+		`"7"`: "7", `0.05`: "0.05", `100`: "100", `null`: ""} {
+		var d Decimal
+		if err := d.UnmarshalJSON([]byte(in)); err != nil || d != want {
+			t.Errorf("%s: %q %v, want %q", in, d, err, want)
+		}
+	}
+	var d Decimal
+	if err := d.UnmarshalJSON([]byte("1e6")); err == nil {
+		t.Errorf("1e6 accepted as %q", d)
+	}
+}

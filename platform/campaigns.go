@@ -56,7 +56,7 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 	version := 1
 	switch {
 	case err == nil:
-		before, version = cur.Doc, cur.Version
+		before, version = canonicalDoc(cur.Doc), cur.Version
 		if string(before) != string(canonical) {
 			version++
 		}
@@ -88,6 +88,20 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 		}
 	}
 	return res, nil
+}
+
+// canonicalDoc writes a stored document as a document applied now would be written (numbers
+// were kept as written before, 10.00 and 10 alike), so that applying it again changes nothing.
+func canonicalDoc(doc []byte) []byte {
+	c, err := vsrp.ParseCampaign(doc)
+	if err != nil {
+		return doc
+	}
+	out, err := json.Marshal(c)
+	if err != nil {
+		return doc
+	}
+	return out
 }
 
 // checkHistory refuses changes that would rewrite history: removing an offer that has rewards,
