@@ -86,7 +86,7 @@ func (s *Store) Campaign(ctx context.Context, id string, version int) (*Campaign
 
 // MarkEvaluated records that the rewards of the campaign's open bills follow its version.
 func (s *Store) MarkEvaluated(ctx context.Context, id string, version int) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE campaigns SET evaluated_version = ? WHERE campaign_id = ? AND evaluated_version < ?`),
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE campaigns SET evaluated_version = ? WHERE campaign_id = ? AND evaluated_version < ?`),
 		version, id, version)
 	return s.wrap(err)
 }

@@ -21,7 +21,7 @@ func (s *Store) User(ctx context.Context, appID string, auidHash []byte, vuid st
 	// Most calls find the user: read first, and write only for a new one.
 	err := read()
 	if err == sql.ErrNoRows {
-		if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (app_id, auid_hash, vuid, created_at) VALUES (?, ?, ?, ?)
+		if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO users (app_id, auid_hash, vuid, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (app_id, auid_hash) DO NOTHING`), appID, auidHash, vuid, micros(now)); err != nil {
 			return nil, s.wrap(err)
 		}
@@ -120,7 +120,7 @@ func (s *Store) Card(ctx context.Context, c *vsrp.Card) (*vsrp.Card, error) {
 	} else if !errors.Is(err, vsrp.ErrNotFound) {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO cards (card_id, pan_hash, pan_sealed, bin, last4, created_at)
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO cards (card_id, pan_hash, pan_sealed, bin, last4, created_at)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (pan_hash) DO NOTHING`),
 		c.ID, c.PANHash, c.PANSealed, c.BIN, c.Last4, micros(c.CreatedAt)); err != nil {
 		return nil, s.wrap(err)

@@ -740,6 +740,6 @@ func (s *Store) RefreshStats(ctx context.Context) error {
 	if s.engine != Postgres {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, `ANALYZE transactions, rewards, reward_cards, bills, enrollments`)
+	_, err := s.w.ExecContext(ctx, `ANALYZE transactions, rewards, reward_cards, bills, enrollments`)
 	return s.wrap(err)
 }

@@ -19,7 +19,7 @@ func (s *Store) KeyCheck(ctx context.Context) ([]byte, error) {
 // answers the one kept: another process starting at the same moment may have written its own
 // first, which the caller must then compare with its own.
 func (s *Store) InitKeyCheck(ctx context.Context, mac []byte, now time.Time) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO key_check (id, mac, created_at) VALUES (1, ?, ?)
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO key_check (id, mac, created_at) VALUES (1, ?, ?)
 		ON CONFLICT (id) DO NOTHING`), mac, micros(now)); err != nil {
 		return nil, s.wrap(err)
 	}

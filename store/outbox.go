@@ -164,7 +164,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 // expired at now. Anything else answers ErrLeaseLost and changes nothing.
 func (s *Store) markHeld(ctx context.Context, set string, id string, attempts int, now time.Time, args ...any) error {
 	args = append(args, id, attempts, micros(now))
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE notifications SET `+set+`
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE notifications SET `+set+`
 		WHERE id = ? AND attempts = ? AND status = 'pending' AND lease_until > ? AND first_attempt_at <> 0`), args...)
 	if err != nil {
 		return s.wrap(err)
@@ -255,7 +255,7 @@ func (s *Store) Notification(ctx context.Context, id string) (*Notification, err
 // with ErrLeaseLost), but the lease is kept: the new attempt starts once that lease has
 // expired, so two attempts never run at once.
 func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE notifications SET status = 'pending', next_attempt_at = ?,
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE notifications SET status = 'pending', next_attempt_at = ?,
 		base_attempts = attempts, first_attempt_at = 0, updated_at = ? WHERE id = ?`), micros(now), micros(now), id)
 	if err != nil {
 		return s.wrap(err)

@@ -11,7 +11,7 @@ import (
 
 // InsertBill stores a bill.
 func (s *Store) InsertBill(ctx context.Context, b *vsrp.Bill) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO bills (bill_id, campaign_id, offer_id, name, type, start_date, end_date,
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO bills (bill_id, campaign_id, offer_id, name, type, start_date, end_date,
 		settlement_date, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		b.ID, b.CampaignID, b.OfferID, b.Name, b.Type, b.StartDate, b.EndDate, b.SettlementDate, b.Status, micros(b.CreatedAt))
 	return s.wrap(err)

@@ -85,7 +85,7 @@ func (s *Store) ExchangeRefresh(ctx context.Context, hash []byte, now time.Time,
 
 // RevokeDescendants revokes every token of the family issued after generation gen.
 func (s *Store) RevokeDescendants(ctx context.Context, family string, gen int) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE tokens SET revoked = 1 WHERE family = ? AND generation > ?`), family, gen)
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE tokens SET revoked = 1 WHERE family = ? AND generation > ?`), family, gen)
 	return s.wrap(err)
 }
 
@@ -101,7 +101,7 @@ func (s *Store) CountIssued(ctx context.Context, appID string, since time.Time) 
 
 // PurgeTokens deletes tokens that expired before the time, and returns how many.
 func (s *Store) PurgeTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(before))
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM tokens WHERE expires_at < ?`), micros(before))
 	if err != nil {
 		return 0, s.wrap(err)
 	}
@@ -111,11 +111,11 @@ func (s *Store) PurgeTokens(ctx context.Context, before time.Time) (int64, error
 // UseNonce records a replay-protection nonce of the app until expires. It answers false when
 // the nonce is already recorded and has not expired.
 func (s *Store) UseNonce(ctx context.Context, appID, nonce string, now, expires time.Time) (bool, error) {
-	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM nonces WHERE app_id = ? AND nonce = ? AND expires_at < ?`),
+	if _, err := s.w.ExecContext(ctx, s.q(`DELETE FROM nonces WHERE app_id = ? AND nonce = ? AND expires_at < ?`),
 		appID, nonce, micros(now)); err != nil {
 		return false, s.wrap(err)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO nonces (app_id, nonce, expires_at) VALUES (?, ?, ?)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO nonces (app_id, nonce, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (app_id, nonce) DO NOTHING`), appID, nonce, micros(expires))
 	if err != nil {
 		return false, s.wrap(err)
