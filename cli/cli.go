@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -144,29 +143,14 @@ func (c *MigrateCmd) Run(rc *runCtx) error {
 	}
 	st, err := store.Open(c.DB)
 	if err != nil {
-		return fmt.Errorf("database %s: %w", dbName(c.DB), err)
+		return fmt.Errorf("database %s: %w", store.Name(c.DB), err)
 	}
 	defer st.Close()
 	if err := st.Migrate(context.Background()); err != nil {
-		// The driver's message ("unable to open database file") does not say which.
-		return fmt.Errorf("database %s: %w", dbName(c.DB), err)
+		return err
 	}
 	fmt.Fprintln(rc.out, "migrations applied")
 	return nil
-}
-
-// dbName answers how messages name a database: its file, or its URL without the password
-// and the query (which may hold one too).
-func dbName(dsn string) string {
-	if !store.IsPostgres(dsn) {
-		return dsn
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(PostgreSQL URL that does not parse)"
-	}
-	u.RawQuery, u.Fragment = "", ""
-	return u.Redacted()
 }
 
 // checkDB fails, naming the file, when a SQLite database cannot be where --db says because

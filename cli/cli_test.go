@@ -452,6 +452,7 @@ func TestDatabaseErrorNamesIt(t *testing.T) {
 		{"migrate", "--db", missing},
 		{"migrate", "--db", dir}, // a directory: SQLite cannot open it
 		{"serve", "--db", missing, "--addr", "127.0.0.1:0", "--admin-token", "x", "--master-key", "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="},
+		{"serve", "--db", dir, "--addr", "127.0.0.1:0", "--admin-token", "x", "--master-key", "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ="},
 	} {
 		code, _, errOut := mainTimeout(t, args...)
 		if code != 1 || !strings.Contains(errOut, "database "+args[2]+":") {
@@ -461,9 +462,9 @@ func TestDatabaseErrorNamesIt(t *testing.T) {
 	if _, _, errOut := mainTimeout(t, "migrate", "--db", missing); !strings.Contains(errOut, filepath.Dir(missing)+" does not exist") {
 		t.Errorf("missing directory: %q", errOut)
 	}
-	if got := dbName("postgres://vsrp:s3cret@db.example:5432/vsrp?sslmode=require&password=s3cret"); strings.Contains(got, "s3cret") ||
+	if got := store.Name("postgres://vsrp:s3cret@db.example:5432/vsrp?sslmode=require&password=s3cret"); strings.Contains(got, "s3cret") ||
 		got != "postgres://vsrp:xxxxx@db.example:5432/vsrp" {
-		t.Errorf("dbName shows %q", got)
+		t.Errorf("store.Name shows %q", got)
 	}
 }
 

@@ -125,11 +125,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}()
 	st, err := store.Open(cfg.DB)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("database %s: %w", store.Name(cfg.DB), err)
 	}
 	s.store = st
 	if err := st.Migrate(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, err
 	}
 	if key == nil {
 		if key, err = keyFile(ctx, cfg.DB, st, log); err != nil {

@@ -44,6 +44,7 @@ const (
 
 // Store is the database. It is safe for concurrent use.
 type Store struct {
+	name     string  // for messages (Name)
 	db       *sql.DB // reads; on PostgreSQL writes too
 	w        *sql.DB // writes: on SQLite one connection, whose page cache stays warm
 	engine   Engine
@@ -71,7 +72,7 @@ func Open(dsn string) (*Store, error) {
 		db.SetMaxOpenConns(10)
 		db.SetMaxIdleConns(10)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return &Store{db: db, w: db, engine: Postgres}, nil
+		return &Store{name: Name(dsn), db: db, w: db, engine: Postgres}, nil
 	}
 	// WAL lets readers run beside the one writer. synchronous=NORMAL in WAL mode keeps every
 	// committed transaction across a crash of the process; only an OS crash or power loss can
@@ -119,7 +120,7 @@ func Open(dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	st := &Store{db: db, w: w, engine: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
+	st := &Store{name: Name(dsn), db: db, w: w, engine: SQLite, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go st.checkpointLoop(checkpointEvery)
 	return st, nil
 }
@@ -185,14 +186,31 @@ func (s *Store) provider() (*goose.Provider, error) {
 // whose schema is newer than this binary knows.
 func (s *Store) Migrate(ctx context.Context) error {
 	p, err := s.provider()
+	if err == nil {
+		err = s.checkKnownVersion(ctx, p)
+	}
+	if err == nil {
+		_, err = p.Up(ctx)
+	}
 	if err != nil {
-		return err
+		// The driver's message ("unable to open database file") does not say which.
+		return fmt.Errorf("database %s: %w", s.name, err)
 	}
-	if err := s.checkKnownVersion(ctx, p); err != nil {
-		return err
+	return nil
+}
+
+// Name answers how messages name a database: its file, or its URL without the password and
+// the query (which may hold one too).
+func Name(dsn string) string {
+	if !IsPostgres(dsn) {
+		return dsn
 	}
-	_, err = p.Up(ctx)
-	return err
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(PostgreSQL URL that does not parse)"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
 }
 
 func (s *Store) checkKnownVersion(ctx context.Context, p *goose.Provider) error {
