@@ -2,6 +2,8 @@ package platform_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,63 +14,177 @@ import (
 	"github.com/vsrp-dev/vsrp/storetest"
 )
 
-// A bill generated (by another process) while a batch for it is being ingested: every purchase
-// ends up either confirmed on the bill or recorded on it as an adjustment; none is left met but
-// unconfirmed (the bill could never settle) or voided unseen. With and without a budget.
+// A bill generated (by another process) while a batch for it is being ingested, and a batch
+// ingested while its bill is being generated: every purchase ends up either confirmed on the
+// bill or recorded on it as an adjustment; none is left met but unconfirmed (the bill could
+// never settle) or voided unseen. With and without a budget.
+//
+// The interleaving is forced, not left to timing: a third connection holds a lock that one
+// side needs part-way through its transaction, the test waits until PostgreSQL reports the
+// other side waiting behind it, and only then lets go. Which side read the bill's status first
+// decides the outcome exactly:
+//
+//   - generation during ingestion: the batch read the bill as open, so generation must wait for
+//     it and then confirm all 3,001 rewards (no adjustment);
+//   - ingestion during generation: generation holds the offer, so the batch must wait and then
+//     find the bill generated: its 3,000 purchases are adjustments and only the seed is
+//     confirmed.
 func TestGenerateDuringIngestOnPostgres(t *testing.T) {
 	for _, limits := range []map[string]any{{}, {"budget": 1000000}} {
-		t.Run(fmt.Sprint(limits), func(t *testing.T) {
-			st := storetest.Open(t, store.Postgres)
-			f := setup(t, st)
-			ctx := context.Background()
-			if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", map[string]any{"limits": limits})), false); err != nil {
-				t.Fatal(err)
-			}
-			cards := enrolledCards(t, f, 50)
-			after := time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC)
-			p1, p2 := newPlatformAt(t, st, after), newPlatformAt(t, storetest.Reopen(t, st), after)
-			at := time.Date(2027, 1, 20, 4, 0, 0, 0, time.UTC)
-			ingest(t, p1, []platform.TxnInput{purchase("SEED", cards[0], "100", at)})
-			bill := billStarting(t, p1, "2027-01-01")
-			var rows []platform.TxnInput
-			for i := range 3000 {
-				rows = append(rows, purchase(fmt.Sprintf("T%d", i), cards[i%len(cards)], "100", at.Add(time.Duration(i)*time.Second)))
-			}
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				if _, err := p1.Ingest(ctx, rows, 1); err != nil {
-					t.Error(err)
-				}
-			})
-			wg.Go(func() {
-				time.Sleep(150 * time.Millisecond) // while the batch is being evaluated
-				if _, err := p2.GenerateBill(ctx, bill, true); err != nil {
-					t.Error(err)
-				}
-			})
-			wg.Wait()
-			rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 5000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			confirmed, pending := 0, 0
-			for _, r := range rs {
-				switch {
-				case r.Status == 1:
-					pending++
-				case r.Status == 2 && !r.Voided && r.ConfirmedAmount != nil && *r.ConfirmedAmount == r.CalculatedAmount:
-					confirmed++
-				}
-			}
-			b, err := st.BillByID(ctx, bill)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pending > 0 || confirmed+len(b.Adjustments) != 3001 {
-				t.Fatalf("%d rewards met but unconfirmed (status 1), %d confirmed, %d adjustments: want every one of the 3,001 "+
-					"purchases either confirmed on the bill or recorded on it as an adjustment", pending, confirmed, len(b.Adjustments))
-			}
+		t.Run(fmt.Sprint(limits)+"/generate during ingest", func(t *testing.T) {
+			testGenerateIngestOrder(t, limits, true)
 		})
+		t.Run(fmt.Sprint(limits)+"/ingest during generate", func(t *testing.T) {
+			testGenerateIngestOrder(t, limits, false)
+		})
+	}
+}
+
+func testGenerateIngestOrder(t *testing.T, limits map[string]any, generateDuringIngest bool) {
+	st := storetest.Open(t, store.Postgres)
+	f := setup(t, st)
+	ctx := context.Background()
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", map[string]any{"limits": limits})), false); err != nil {
+		t.Fatal(err)
+	}
+	cards := enrolledCards(t, f, 50)
+	after := time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC)
+	p1, p2 := newPlatformAt(t, st, after), newPlatformAt(t, storetest.Reopen(t, st), after)
+	at := time.Date(2027, 1, 20, 4, 0, 0, 0, time.UTC)
+	ingest(t, p1, []platform.TxnInput{purchase("SEED", cards[0], "100", at)})
+	bill := billStarting(t, p1, "2027-01-01")
+	var rows []platform.TxnInput
+	for i := range 3000 {
+		rows = append(rows, purchase(fmt.Sprintf("T%d", i), cards[i%len(cards)], "100", at.Add(time.Duration(i)*time.Second)))
+	}
+	doIngest := func() {
+		if _, err := p1.Ingest(ctx, rows, 1); err != nil {
+			t.Error(err)
+		}
+	}
+	doGenerate := func() {
+		if _, err := p2.GenerateBill(ctx, bill, true); err != nil {
+			t.Error(err)
+		}
+	}
+	first, second, wantConfirmed, wantAdjustments := doIngest, doGenerate, 3001, 0
+	// Ingestion writes a reward's cards only once it has decided the reward from its bill's
+	// status: held at reward_cards, the batch has read the bill as open and not committed.
+	hold := `LOCK TABLE reward_cards IN SHARE MODE`
+	var holdArgs []any
+	if !generateDuringIngest {
+		first, second, wantConfirmed, wantAdjustments = doGenerate, doIngest, 1, 3000
+		// Generation takes the offer before it moves the bill: held at the bill's row, it holds
+		// the offer and has not committed. (NO KEY: the rewards ingestion inserts still take
+		// their key share of the bill, as they would beside a generation.)
+		hold, holdArgs = `SELECT bill_id FROM bills WHERE bill_id = $1 FOR NO KEY UPDATE`, []any{bill}
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	h := holdLock(t, storetest.Reopen(t, st).DB(), hold, holdArgs...)
+	defer h.release() // before wg.Wait, should the test stop early
+	firstDone, secondDone := make(chan struct{}), make(chan struct{})
+	wg.Go(func() { defer close(firstDone); first() })
+	firstPID, blocker := waitBlocked(t, st.DB(), 0, firstDone)
+	switch blocker {
+	case 0:
+		t.Fatal("the first step finished without reaching the held lock: the test no longer stops it half-way")
+	case h.pid:
+	default:
+		t.Fatalf("the first step waits for process %d, not for the test's lock", blocker)
+	}
+	wg.Go(func() { defer close(secondDone); second() })
+	switch _, blocker := waitBlocked(t, st.DB(), firstPID, secondDone); blocker {
+	case 0:
+		t.Log("the second step finished while the first was held half-way: it did not wait for it")
+	case firstPID:
+	default:
+		t.Fatalf("the second step waits for process %d, not for the first step (%d)", blocker, firstPID)
+	}
+	h.release()
+	wg.Wait()
+
+	rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed, pending := 0, 0
+	for _, r := range rs {
+		switch {
+		case r.Status == 1:
+			pending++
+		case r.Status == 2 && !r.Voided && r.ConfirmedAmount != nil && *r.ConfirmedAmount == r.CalculatedAmount:
+			confirmed++
+		}
+	}
+	b, err := st.BillByID(ctx, bill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending > 0 || confirmed+len(b.Adjustments) != 3001 {
+		t.Fatalf("%d rewards met but unconfirmed (status 1), %d confirmed, %d otherwise (voided or not met), %d adjustments: "+
+			"want every one of the 3,001 purchases either confirmed on the bill or recorded on it as an adjustment",
+			pending, confirmed, len(rs)-pending-confirmed, len(b.Adjustments))
+	}
+	if confirmed != wantConfirmed || len(b.Adjustments) != wantAdjustments {
+		t.Fatalf("%d confirmed, %d adjustments: want %d and %d for this order", confirmed, len(b.Adjustments),
+			wantConfirmed, wantAdjustments)
+	}
+}
+
+// heldLock is a transaction, on a connection of its own, that holds a lock until released.
+type heldLock struct {
+	tx   *sql.Tx
+	pid  int // its server process
+	once sync.Once
+}
+
+// holdLock begins a transaction on db that runs stmt (a statement taking a lock) and keeps it.
+func holdLock(t *testing.T, db *sql.DB, stmt string, args ...any) *heldLock {
+	t.Helper()
+	tx, err := db.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &heldLock{tx: tx}
+	t.Cleanup(h.release)
+	if err := tx.QueryRow(`SELECT pg_backend_pid()`).Scan(&h.pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(stmt, args...); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+	return h
+}
+
+func (h *heldLock) release() { h.once.Do(func() { _ = h.tx.Rollback() }) }
+
+// waitBlocked waits until a client of the test's database other than process known waits for
+// a lock, and answers that client's process and one that it waits for; blocker is 0 when done
+// is closed first. The deadline is long: it only bounds a test that would otherwise hang.
+func waitBlocked(t *testing.T, db *sql.DB, known int, done <-chan struct{}) (pid, blocker int) {
+	t.Helper()
+	const wait = 2 * time.Minute
+	deadline := time.Now().Add(wait)
+	for {
+		err := db.QueryRow(`SELECT pid, blockers[1] FROM (SELECT pid, pg_blocking_pids(pid) AS blockers FROM pg_stat_activity
+			WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> $1) AS a
+			WHERE cardinality(blockers) > 0 LIMIT 1`, known).Scan(&pid, &blocker)
+		switch {
+		case err == nil:
+			return pid, blocker
+		case !errors.Is(err, sql.ErrNoRows):
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			return 0, 0
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no step waited for a lock within %v", wait)
+		}
 	}
 }
 
