@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +16,10 @@ import (
 )
 
 // Two server processes on one PostgreSQL database deliver each of 1,000 notifications exactly
-// once to a counting receiver.
+// once to a counting receiver. Duplicates are counted once nothing more can arrive: every
+// notification received and recorded as delivered (none pending or leased, which a lost
+// result would leave to be sent again), both processes stopped, and the receiver's requests
+// all answered.
 func TestTwoProcessesDeliverEachNotificationOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes; skipped with -short")
@@ -35,7 +39,7 @@ func TestTwoProcessesDeliverEachNotificationOnce(t *testing.T) {
 	dir := t.TempDir()
 	key := "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="
 	one := startChild(t, db, key, dir)
-	startChild(t, db, key, dir)
+	two := startChild(t, db, key, dir)
 	var creds struct{ AppID string }
 	one.admin(t, "POST", "/admin/v1/apps", map[string]any{"name": "two", "scopes": []string{"reward"}, "ipWhitelist": []string{"127.0.0.1/32"},
 		"notifyUrl": rcv.URL + "/api/v1/reward/notification", "campaignIds": []string{}}, &creds)
@@ -60,25 +64,64 @@ func TestTwoProcessesDeliverEachNotificationOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Deadlines only bound a test that would hang: under -race on a loaded machine the
+	// deliveries may take many times as long as on an idle one.
+	const limit = 3 * time.Minute
+	// received answers how many notifications arrived, and fails the test at the first one
+	// that arrived twice.
+	received := func() int {
+		t.Helper()
 		mu.Lock()
-		got := len(count)
-		mu.Unlock()
-		if got == n || time.Now().After(deadline) {
+		defer mu.Unlock()
+		for id, c := range count {
+			if c != 1 {
+				t.Fatalf("notification %s delivered %d times", id, c)
+			}
+		}
+		return len(count)
+	}
+	for deadline := time.Now().Add(limit); received() < n; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications received within %v", received(), n, limit)
+		}
+	}
+	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
+		received()
+		_, delivered, err := st.ListNotifications(context.Background(), store.NotificationDelivered, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, pending, err := st.ListNotifications(context.Background(), store.NotificationPending, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if delivered == n && pending == 0 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second) // a second delivery of any message would show by now
-	mu.Lock()
-	defer mu.Unlock()
-	if len(count) != n {
-		t.Fatalf("%d of %d notifications delivered", len(count), n)
-	}
-	for id, c := range count {
-		if c != 1 {
-			t.Fatalf("notification %s delivered %d times", id, c)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notifications recorded as delivered within %v, %d still pending or leased", delivered, n, limit, pending)
 		}
+	}
+	// Stopped (SIGTERM: as an operator stops one) and exited, neither process can send more.
+	for _, c := range []*child{one, two} {
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- c.cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("server process: %v", err)
+			}
+		case <-time.After(time.Minute):
+			_ = c.cmd.Process.Kill()
+			<-exited
+			t.Fatal("a server process did not exit within a minute of SIGTERM")
+		}
+	}
+	rcv.Close() // waits for the requests in its hands
+	if got := received(); got != n {
+		t.Fatalf("%d of %d notifications delivered", got, n)
 	}
 }
