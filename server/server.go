@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,7 @@ type Server struct {
 	platform *platform.Platform
 	http     *http.Server
 	notifier *notify.Worker
+	jobs     sync.WaitGroup // the background jobs Start runs
 	ln       net.Listener
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -310,13 +312,13 @@ func (s *Server) Start() error {
 	ln := s.ln
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
-	go s.upkeep(ctx)
-	go s.scheduler(ctx)
-	go func() {
+	s.jobs.Go(func() { s.upkeep(ctx) })
+	s.jobs.Go(func() { s.scheduler(ctx) })
+	s.jobs.Go(func() {
 		if err := s.notifier.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("notifier stopped", "err", err)
 		}
-	}()
+	})
 	go func() {
 		defer close(s.done)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -344,6 +346,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.http.Shutdown(ctx)
 		<-s.done
 		s.stop()
+		// The background jobs finish what they hold (a webhook attempt records its result)
+		// before the database closes, unless ctx ends first.
+		jobsDone := make(chan struct{})
+		go func() { s.jobs.Wait(); close(jobsDone) }()
+		select {
+		case <-jobsDone:
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+		}
 	} else {
 		s.ln.Close()
 	}
