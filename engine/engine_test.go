@@ -103,6 +103,13 @@ func TestRules(t *testing.T) {
 			[]Txn{buy("a", 20000, "2027-01-05T12:00:00+08:00"), refund("r", "a", 20000, "2027-01-06T12:00:00+08:00"),
 				buy("b", 20000, "2027-01-05T12:00:00+08:00"), refund("s", "b", 5000, "2027-01-06T12:00:00+08:00")},
 			map[string]string{"O|a": "met=false voided=true amount=0 n=0 total=0", "O|b": "met=true voided=false amount=1500 n=1 total=15000"}, nil},
+		{"each: a partial refund that leaves less than minAmount voids the reward, one that leaves exactly minAmount keeps it",
+			func(c *vsrp.Campaign, o *vsrp.Offer) { o.Match.MinAmount = "100.00" },
+			// a: 150.00 less 50.01 leaves 99.99, under the minimum. b: 150.00 less 50.00 leaves
+			// exactly 100.00, which still counts: 10% of it is 10.00.
+			[]Txn{buy("a", 15000, "2027-01-05T12:00:00+08:00"), refund("r", "a", 5001, "2027-01-06T12:00:00+08:00"),
+				buy("b", 15000, "2027-01-05T13:00:00+08:00"), refund("s", "b", 5000, "2027-01-06T13:00:00+08:00")},
+			map[string]string{"O|a": "met=false voided=true amount=0 n=0 total=0", "O|b": "met=true voided=false amount=1000 n=1 total=10000"}, nil},
 		{"count: refunded in full no longer counts",
 			func(c *vsrp.Campaign, o *vsrp.Offer) {
 				o.Goal = vsrp.Goal{Type: "count", Threshold: "2"}
