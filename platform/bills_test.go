@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -140,8 +141,16 @@ func TestBillStateMachine(t *testing.T) {
 		if err != nil || s.Status != vsrp.BillException {
 			t.Fatalf("settle with a failure: %+v %v, want status 4", s, err)
 		}
-		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardSettled || r.SettledAt.IsZero() || r.SettleMessage != "paid" || r.ExpiredAt.IsZero() {
-			t.Fatalf("settled reward: %+v", r)
+		// Settled by b.p, whose clock stands at testNow+1h: expiredAt is that plus validityDays (30).
+		settled := testNow.Add(time.Hour)
+		if r := b.reward(t, b.cards[0], "OF-CASH"); r.Status != vsrp.RewardSettled || !r.SettledAt.Equal(settled) || r.SettleMessage != "paid" ||
+			!r.ExpiredAt.Equal(settled.Add(30*24*time.Hour)) {
+			t.Fatalf("settled reward: status %d settledAt %v message %q expiredAt %v; want 4, %v, \"paid\", %v", r.Status, r.SettledAt,
+				r.SettleMessage, r.ExpiredAt, settled, settled.Add(30*24*time.Hour))
+		}
+		if r := b.reward(t, b.cards[1], "OF-CASH"); r.Status != vsrp.RewardFailed || r.SettleMessage != "account closed" || !r.SettledAt.IsZero() || !r.ExpiredAt.IsZero() {
+			t.Fatalf("failed reward: status %d message %q settledAt %v expiredAt %v; want 5, \"account closed\", never settled, no expiry",
+				r.Status, r.SettleMessage, r.SettledAt, r.ExpiredAt)
 		}
 		_, err = b.p.SettleBill(ctx, id, nil, 4)
 		conflict("settle a settled bill", err)
@@ -174,32 +183,113 @@ func TestBillStateMachine(t *testing.T) {
 	})
 }
 
+// updateRewardStatus moves a reward an app fulfils 3→4, 3→5 and 4→6, stores the app's message as
+// settleMessage or redeemMessage with the step's time, and accepts the same status again
+// without changing anything; every other change is 3013.
 func TestUpdateRewardStatusTransitions(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
-		b := newBillFixture(t, st, 1)
+		b := newBillFixture(t, st, 2)
 		ctx := context.Background()
 		b.buy(t, "T1", b.cards[0], "5812")
+		b.buy(t, "T2", b.cards[1], "5812")
 		id := b.bill(t, "OF-CASH").ID
 		if _, err := b.p.GenerateBill(ctx, id, true); err != nil {
 			t.Fatal(err)
 		}
 		r := b.reward(t, b.cards[0], "OF-CASH")
+		other := b.reward(t, b.cards[1], "OF-CASH")
 		if err := b.p.UpdateRewardStatus(ctx, b.a, r.ID, 4, ""); code(err) != vsrp.CodeStatusChange {
 			t.Fatalf("2 → 4: %v, want 3013", err)
 		}
 		if _, err := b.p.ApproveBill(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+		// Each step on a clock of its own, so each time read back is the step's.
+		issuedAt, repeatAt, redeemedAt := testNow.Add(2*time.Hour), testNow.Add(3*time.Hour), testNow.Add(4*time.Hour)
 		for _, step := range []struct {
+			when time.Time
 			to   int
+			msg  string
 			want vsrp.Code
-		}{{6, vsrp.CodeStatusChange}, {4, vsrp.OK}, {4, vsrp.OK}, {5, vsrp.CodeStatusChange}, {6, vsrp.OK}, {6, vsrp.OK}, {4, vsrp.CodeStatusChange}, {2, vsrp.CodeStatusChange}} {
-			if err := b.p.UpdateRewardStatus(ctx, b.a, r.ID, step.to, "msg"); code(err) != step.want {
-				t.Fatalf("→ %d: %v, want %d", step.to, err, step.want)
+		}{
+			{issuedAt, 6, "too early", vsrp.CodeStatusChange},
+			{issuedAt, 4, "paid to the wallet", vsrp.OK},
+			{repeatAt, 4, "paid again", vsrp.OK},
+			{repeatAt, 5, "bounced", vsrp.CodeStatusChange},
+			{redeemedAt, 6, "spent at the counter", vsrp.OK},
+			{redeemedAt.Add(time.Hour), 6, "spent twice", vsrp.OK},
+			{redeemedAt.Add(time.Hour), 4, "", vsrp.CodeStatusChange},
+			{redeemedAt.Add(time.Hour), 2, "", vsrp.CodeStatusChange},
+			{redeemedAt.Add(time.Hour), 7, "", vsrp.CodeStatusChange},
+		} {
+			if err := newPlatformAt(t, st, step.when).UpdateRewardStatus(ctx, b.a, r.ID, step.to, step.msg); code(err) != step.want {
+				t.Fatalf("→ %d (%q): %v, want %d", step.to, step.msg, err, step.want)
 			}
+		}
+		got, err := b.p.ShowReward(ctx, b.a, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first report of each status is what stays: a repeat changes nothing. expiredAt is
+		// the settlement plus the offer's validityDays (30).
+		if got.Status != vsrp.RewardRedeemed || got.SettleMessage != "paid to the wallet" || !got.SettledAt.Equal(issuedAt) ||
+			!got.ExpiredAt.Equal(issuedAt.Add(30*24*time.Hour)) || got.RedeemMessage != "spent at the counter" || !got.RedeemedAt.Equal(redeemedAt) {
+			t.Fatalf("after 3→4→6: status %d settleMessage %q settledAt %v expiredAt %v redeemMessage %q redeemedAt %v", got.Status,
+				got.SettleMessage, got.SettledAt, got.ExpiredAt, got.RedeemMessage, got.RedeemedAt)
+		}
+		// 3 → 5: the failure's reason is the settleMessage; the reward was never settled.
+		if err := newPlatformAt(t, st, issuedAt).UpdateRewardStatus(ctx, b.a, other.ID, 5, "card closed"); err != nil {
+			t.Fatalf("3 → 5: %v", err)
+		}
+		if got, err := b.p.ShowReward(ctx, b.a, other.ID); err != nil || got.Status != vsrp.RewardFailed ||
+			got.SettleMessage != "card closed" || !got.SettledAt.IsZero() || !got.ExpiredAt.IsZero() {
+			t.Fatalf("after 3→5: %+v %v; want status 5 with the message, no settledAt, no expiredAt", got, err)
+		}
+		if s := b.bill(t, "OF-CASH").Status; s != vsrp.BillException {
+			t.Fatalf("bill status %d once one reward failed and the other is final, want 4", s)
 		}
 		if err := b.p.UpdateRewardStatus(ctx, b.b, r.ID, 6, ""); code(err) != vsrp.CodeRewardNotFound {
 			t.Fatalf("another app: %v, want 3012", err)
+		}
+	})
+}
+
+// A coupon reported redeemed (4 → 6) has its items marked REDEEMED at that time.
+func TestRedeemMarksCouponItems(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "C1", b.cards[0], "5499")
+		id := b.bill(t, "OF-COUPON").ID
+		if _, err := b.p.GenerateBill(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.p.ApproveBill(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", []vsrp.RewardItem{{Type: "barcode", Code: "BC-1"}}); err != nil {
+			t.Fatal(err)
+		}
+		r := b.reward(t, b.cards[0], "OF-COUPON")
+		claimedAt := testNow.Add(2 * time.Hour)
+		if _, _, err := newPlatformAt(t, st, claimedAt).ClaimReward(ctx, b.a, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		issued := b.reward(t, b.cards[0], "OF-COUPON")
+		if issued.Status != vsrp.RewardSettled || len(issued.Items) != 1 || issued.Items[0].Code != "BC-1" ||
+			issued.Items[0].Status != vsrp.ItemIssued || !issued.Items[0].RedeemedAt.IsZero() || !issued.Items[0].SettledAt.Equal(claimedAt) {
+			t.Fatalf("claimed coupon: status %d items %+v; want 4 with BC-1 ISSUED at %v", issued.Status, issued.Items, claimedAt)
+		}
+		redeemedAt := testNow.Add(5 * time.Hour)
+		if err := newPlatformAt(t, st, redeemedAt).UpdateRewardStatus(ctx, b.a, r.ID, 6, "scanned at till 3"); err != nil {
+			t.Fatal(err)
+		}
+		got := b.reward(t, b.cards[0], "OF-COUPON")
+		if got.Status != vsrp.RewardRedeemed || got.RedeemMessage != "scanned at till 3" || !got.RedeemedAt.Equal(redeemedAt) {
+			t.Fatalf("redeemed coupon: status %d redeemMessage %q redeemedAt %v", got.Status, got.RedeemMessage, got.RedeemedAt)
+		}
+		if len(got.Items) != 1 || got.Items[0].Status != vsrp.ItemRedeemed || !got.Items[0].RedeemedAt.Equal(redeemedAt) || got.Items[0].Code != "BC-1" {
+			t.Fatalf("items after 4 → 6: %+v; want BC-1 REDEEMED at %v", got.Items, redeemedAt)
 		}
 	})
 }
@@ -372,11 +462,22 @@ func TestRunDueWork(t *testing.T) {
 				t.Fatalf("%s: status %d after it fell due, want 1", o, s)
 			}
 		}
+		// Generated by the scheduler at 2027-01-31T16:00Z: claimBefore is that plus claimDays (30).
+		deadline := time.Date(2027, 3, 2, 16, 0, 0, 0, time.UTC)
 		claim := b.reward(t, b.cards[0], "OF-COUPON")
-		if claim.Status != vsrp.RewardToSettle || claim.ClaimBefore.IsZero() {
-			t.Fatalf("claimable reward: %+v", claim)
+		if claim.Status != vsrp.RewardToSettle || !claim.ClaimBefore.Equal(deadline) {
+			t.Fatalf("claimable reward: status %d claimBefore %v, want 2 and %v", claim.Status, claim.ClaimBefore, deadline)
 		}
-		late := newPlatformAt(t, st, claim.ClaimBefore.Add(time.Second))
+		if r := b.reward(t, b.cards[0], "OF-CASH"); !r.ClaimBefore.IsZero() {
+			t.Fatalf("a reward that needs no claim has claimBefore %v", r.ClaimBefore)
+		}
+		if err := newPlatformAt(t, st, deadline).RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-COUPON"); r.Status != vsrp.RewardToSettle {
+			t.Fatalf("at claimBefore itself: status %d, want 2 (not yet past)", r.Status)
+		}
+		late := newPlatformAt(t, st, deadline.Add(time.Second))
 		if err := late.RunDueWork(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -389,45 +490,82 @@ func TestRunDueWork(t *testing.T) {
 	})
 }
 
-// Issued points expire once their validity ends: the scheduler moves them to 7.
-func TestRunDueWorkExpiresIssuedPoints(t *testing.T) {
+// Issued points and coupons expire once their validity ends (expiredAt = settlement or claim
+// + validityDays): the scheduler moves them to 7 and the coupon's items to EXPIRED. Settled
+// cash stays 4.
+func TestRunDueWorkExpiresIssuedPointsAndCoupons(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
 		points := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 30}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points), false); err != nil {
+		cash := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "validityDays": 30}})
+		coupon := offer("OF-CPN", "each", map[string]any{"reward": map[string]any{"type": "Coupon", "amount": 1, "claimRequired": true,
+			"claimDays": 10, "validityDays": 30}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points, cash, coupon), false); err != nil {
 			t.Fatal(err)
 		}
 		card := enrolledCards(t, f, 1)[0]
+		bindAll(t, f, "user", card)
 		f.p = newPlatformAt(t, st, testNow.Add(time.Hour))
 		b := &billFixture{fixture: f, st: st, cards: []string{card}}
 		b.buy(t, "T1", card, "5812")
-		id := b.bill(t, "OF-PTS").ID
-		if _, err := f.p.GenerateBill(ctx, id, true); err != nil {
+		settledAt := testNow.Add(2 * time.Hour)
+		later := newPlatformAt(t, st, settledAt)
+		for _, o := range []string{"OF-PTS", "OF-CASH", "OF-CPN"} {
+			id := b.bill(t, o).ID
+			if _, err := f.p.GenerateBill(ctx, id, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.p.ApproveBill(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if o != "OF-CPN" {
+				if _, err := later.SettleBill(ctx, id, nil, vsrp.RewardSettled); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if _, err := f.p.AddCodes(ctx, "CMP-T", "OF-CPN", []vsrp.RewardItem{{Type: "text", Code: "TXT-1"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.p.ApproveBill(ctx, id); err != nil {
+		// The coupon is claimed (and so issued) an hour after the others were settled.
+		claimedAt := settledAt.Add(time.Hour)
+		if _, _, err := newPlatformAt(t, st, claimedAt).ClaimReward(ctx, f.a, b.reward(t, card, "OF-CPN").ID); err != nil {
 			t.Fatal(err)
 		}
-		r := b.reward(t, card, "OF-PTS")
-		if _, err := f.p.SettleBill(ctx, id, []platform.SettleResult{{RewardID: r.ID, Status: 4, Message: "credited"}}, 0); err != nil {
+		validity := 30 * 24 * time.Hour
+		for o, want := range map[string]time.Time{"OF-PTS": settledAt.Add(validity), "OF-CASH": settledAt.Add(validity), "OF-CPN": claimedAt.Add(validity)} {
+			if r := b.reward(t, card, o); r.Status != vsrp.RewardSettled || !r.ExpiredAt.Equal(want) {
+				t.Fatalf("%s issued: status %d expiredAt %v, want 4 and %v", o, r.Status, r.ExpiredAt, want)
+			}
+		}
+		status := func() map[string]int {
+			return map[string]int{"OF-PTS": b.reward(t, card, "OF-PTS").Status, "OF-CASH": b.reward(t, card, "OF-CASH").Status,
+				"OF-CPN": b.reward(t, card, "OF-CPN").Status}
+		}
+		if err := newPlatformAt(t, st, settledAt.Add(validity)).RunDueWork(ctx); err != nil {
 			t.Fatal(err)
 		}
-		r = b.reward(t, card, "OF-PTS")
-		if r.Status != vsrp.RewardSettled || r.ExpiredAt.IsZero() {
-			t.Fatalf("settled points: status %d, expiredAt %v", r.Status, r.ExpiredAt)
+		if got, want := status(), map[string]int{"OF-PTS": 4, "OF-CASH": 4, "OF-CPN": 4}; !maps.Equal(got, want) {
+			t.Fatalf("at the points' expiredAt itself: %v, want %v", got, want)
 		}
-		if err := newPlatformAt(t, st, r.ExpiredAt.Add(-time.Second)).RunDueWork(ctx); err != nil {
+		if err := newPlatformAt(t, st, settledAt.Add(validity+time.Second)).RunDueWork(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := b.reward(t, card, "OF-PTS").Status; got != vsrp.RewardSettled {
-			t.Fatalf("before the validity ends: status %d, want 4", got)
+		if got, want := status(), map[string]int{"OF-PTS": 7, "OF-CASH": 4, "OF-CPN": 4}; !maps.Equal(got, want) {
+			t.Fatalf("after the points' validity ended: %v, want %v (settled cash stays 4; the coupon was issued an hour later)", got, want)
 		}
-		if err := newPlatformAt(t, st, r.ExpiredAt.Add(time.Second)).RunDueWork(ctx); err != nil {
+		if err := newPlatformAt(t, st, claimedAt.Add(validity+time.Second)).RunDueWork(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := b.reward(t, card, "OF-PTS").Status; got != vsrp.RewardExpired {
-			t.Fatalf("after the validity ends: status %d, want 7", got)
+		if got, want := status(), map[string]int{"OF-PTS": 7, "OF-CASH": 4, "OF-CPN": 7}; !maps.Equal(got, want) {
+			t.Fatalf("after the coupon's validity ended: %v, want %v", got, want)
+		}
+		if items := b.reward(t, card, "OF-CPN").Items; len(items) != 1 || items[0].Status != vsrp.ItemExpired {
+			t.Fatalf("expired coupon's items: %+v, want one EXPIRED", items)
+		}
+		if s := b.bill(t, "OF-CASH").Status; s != vsrp.BillSettled {
+			t.Fatalf("cash bill status %d, want 3 (settled)", s)
 		}
 	})
 }
@@ -439,8 +577,11 @@ func TestListRewardsFilters(t *testing.T) {
 		card := b.cards[0]
 		jan := purchase("JAN", card, "50", testNow.Add(time.Minute))
 		feb := purchase("FEB", card, "50", time.Date(2027, 2, 3, 12, 0, 0, 0, time.UTC))
+		// February's purchase arrives first, January's an hour later: newest first is by when
+		// the reward was created, so January's reward leads.
 		later := newPlatformAt(t, st, time.Date(2027, 2, 4, 0, 0, 0, 0, time.UTC))
-		ingest(t, later, []platform.TxnInput{jan, feb})
+		ingest(t, later, []platform.TxnInput{feb})
+		ingest(t, newPlatformAt(t, st, time.Date(2027, 2, 4, 1, 0, 0, 0, time.UTC)), []platform.TxnInput{jan})
 		list := func(p platform.ListRewardsParams) *platform.RewardPage {
 			t.Helper()
 			page, err := later.ListRewards(ctx, b.a, p)
@@ -450,8 +591,9 @@ func TestListRewardsFilters(t *testing.T) {
 			return page
 		}
 		all := list(platform.ListRewardsParams{CardID: card})
-		if all.Total != 2 || all.Rewards[0].Bill.StartDate != "2027-02-01" {
-			t.Fatalf("all: total %d, first %+v; want 2, newest (February) first", all.Total, all.Rewards[0].Bill)
+		if all.Total != 2 || all.Rewards[0].Bill.StartDate != "2027-01-01" || all.Rewards[1].Bill.StartDate != "2027-02-01" ||
+			!all.Rewards[0].CreatedAt.Equal(time.Date(2027, 2, 4, 1, 0, 0, 0, time.UTC)) {
+			t.Fatalf("all: total %d, first %+v; want 2, the newest (January's, created last) first", all.Total, all.Rewards[0].Bill)
 		}
 		if p := list(platform.ListRewardsParams{CardID: card, BillStartDate: "2027-02-01"}); p.Total != 1 || p.Rewards[0].Bill.StartDate != "2027-02-01" {
 			t.Fatalf("billStartDate: %+v", p)
@@ -465,7 +607,7 @@ func TestListRewardsFilters(t *testing.T) {
 		if p := list(platform.ListRewardsParams{CardID: card, Status: 2}); p.Total != 0 {
 			t.Fatalf("status ≥ 2 before generation: %d", p.Total)
 		}
-		if _, err := later.GenerateBill(ctx, all.Rewards[1].Bill.ID, true); err != nil {
+		if _, err := later.GenerateBill(ctx, all.Rewards[0].Bill.ID, true); err != nil { // January's
 			t.Fatal(err)
 		}
 		if p := list(platform.ListRewardsParams{CardID: card, Status: 2}); p.Total != 1 {
