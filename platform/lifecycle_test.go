@@ -281,7 +281,7 @@ func TestBillsOrder(t *testing.T) {
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, time.Date(2027, 2, 10, 0, 0, 0, 0, time.UTC))
 		// February first, then January: bills are created in that order.
-		buyAt(t, p, "FEB", card, "10", "5812", time.Date(2027, 2, 2, 4, 0, 0, 0, time.UTC)) // Tuesday 2 February, Shanghai
+		buyAt(t, p, "FEB", card, "10", "5812", time.Date(2027, 2, 2, 4, 0, 0, 0, time.UTC))  // Tuesday 2 February, Shanghai
 		buyAt(t, p, "JAN", card, "10", "5812", time.Date(2027, 1, 13, 4, 0, 0, 0, time.UTC)) // Wednesday 13 January
 		bills, err := p.Bills(ctx, "CMP-T")
 		if err != nil {
