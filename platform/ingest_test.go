@@ -1,13 +1,13 @@
 package platform_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -120,8 +120,16 @@ func TestIngestRejections(t *testing.T) {
 			func() platform.TxnInput { x := purchase("T11", card, "1", at); x.MerchantName = "a\x00b"; return x }(),
 			func() platform.TxnInput { x := purchase("T12", card, "1", at); x.MerchantName = "caf\xe9"; return x }(),
 			// Columns swapped: a card number where the amount or the currency goes is not shown back.
-			func() platform.TxnInput { x := purchase("T13", card, "4111111111111111.5", at); x.Currency = "JPY"; return x }(),
-			func() platform.TxnInput { x := purchase("T14", card, "1", at); x.Currency = "4111 1111 1111 1111"; return x }(),
+			func() platform.TxnInput {
+				x := purchase("T13", card, "4111111111111111.5", at)
+				x.Currency = "JPY"
+				return x
+			}(),
+			func() platform.TxnInput {
+				x := purchase("T14", card, "1", at)
+				x.Currency = "4111 1111 1111 1111"
+				return x
+			}(),
 		}
 		sum := ingest(t, f.p, rows)
 		want := map[int]string{2: "unknown card", 3: "bad amount", 4: "bad currency", 5: "transactionTime is in the future",
@@ -181,107 +189,508 @@ func TestMoneyIsExact(t *testing.T) {
 }
 
 // The property the engine promises: one set of transactions gives one reward state, whatever
-// the arrival order, batch split or replays.
+// the arrival order, batch split or replays; and that state is what the contract's rules give
+// (refModel), so a mistake made the same way in every order is caught too.
 func TestIngestOrderIndependence(t *testing.T) {
-	// With a budget and limits, every evaluation reads a card's whole history.
-	each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
-		"limits": map[string]any{"perCardPerPeriod": 2, "budget": 60}})
-	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
-		"reward": map[string]any{"type": "Cash", "amount": 25}, "limits": map[string]any{"budget": 75}})
-	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, each, spend) })
+	// With a budget and limits across periods, every evaluation reads a card's whole history.
+	offers := []orderOffer{
+		{id: "OF-E", goal: "each", period: "month", rewardType: "Cash", minAmount: 2000, percent: 10, cap: 1500,
+			perPeriod: 2, perTotal: 5, budget: 15000},
+		{id: "OF-S", goal: "spend", period: "month", rewardType: "Cash", threshold: 30000, amount: 2500, budget: 7500},
+		{id: "OF-C", goal: "count", period: "week", rewardType: "Point", threshold: 3, amount: 10, budget: 50},
+	}
+	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, 3, offers) })
 }
 
 // Without limits across periods, evaluations read only the periods new transactions fall in.
 func TestIngestOrderIndependenceWithinPeriods(t *testing.T) {
-	each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 20}, "reward": map[string]any{"type": "Cash", "percent": 10, "cap": 15},
-		"limits": map[string]any{"perCardPerPeriod": 2}})
-	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
-		"reward": map[string]any{"type": "Cash", "amount": 25}})
-	count := offer("OF-C", "count", map[string]any{"billing": map[string]any{"period": "week"}, "goal": map[string]any{"type": "count", "threshold": 3},
-		"reward": map[string]any{"type": "Point", "amount": 10}})
-	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, each, spend, count) })
+	offers := []orderOffer{
+		{id: "OF-E", goal: "each", period: "month", rewardType: "Cash", minAmount: 2000, percent: 10, cap: 1500, perPeriod: 2},
+		{id: "OF-S", goal: "spend", period: "month", rewardType: "Cash", threshold: 30000, amount: 2500},
+		{id: "OF-C", goal: "count", period: "week", rewardType: "Point", threshold: 3, amount: 10},
+		{id: "OF-D", goal: "spend", period: "day", rewardType: "Cash", threshold: 10000, percent: 5, cap: 800},
+	}
+	storetest.Run(t, func(t *testing.T, st *store.Store) { checkOrderIndependence(t, st, 4, offers) })
 }
 
-func checkOrderIndependence(t *testing.T, st *store.Store, offers ...map[string]any) {
-	{
-		f := setup(t, st)
-		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offers...), false); err != nil {
+// A small fixed set whose rewards are worked out by hand: the random tests compare rounds with
+// one another and with refModel, and this pins refModel itself to the contract.
+func TestIngestHandComputed(t *testing.T) {
+	offers := []orderOffer{
+		{id: "OF-E", goal: "each", period: "month", rewardType: "Cash", minAmount: 2000, percent: 10, cap: 1500, perPeriod: 2},
+		{id: "OF-S", goal: "spend", period: "month", rewardType: "Cash", threshold: 30000, amount: 2500},
+		{id: "OF-C", goal: "count", period: "week", rewardType: "Point", threshold: 3, amount: 10},
+	}
+	sh := orderZone
+	at := func(month time.Month, day, h, m, s int) time.Time { return time.Date(2027, month, day, h, m, s, 0, sh) }
+	// One card, enrolled at 2027-01-10T20:00:00+08:00 (testNow), card index 2 of orderFixture.
+	set := []otxn{
+		{id: "B0", kind: "purchase", card: 2, amount: 10000, at: at(1, 10, 19, 59, 59)}, // a second before the enrollment
+		{id: "B1", kind: "purchase", card: 2, amount: 10000, at: at(1, 10, 20, 0, 0)},   // at the enrollment: counts
+		{id: "B2", kind: "purchase", card: 2, amount: 1999, at: at(1, 10, 23, 59, 59)},  // under minAmount: no each reward
+		{id: "B3", kind: "purchase", card: 2, amount: 25000, at: at(1, 11, 0, 0, 0)},    // Monday: a new week
+		{id: "B4", kind: "purchase", card: 2, amount: 4000, at: at(1, 31, 23, 59, 59)},  // January's third each: over the limit
+		{id: "B5", kind: "purchase", card: 2, amount: 12000, at: at(2, 1, 0, 0, 0)},     // February, and a new week
+		{id: "R5", kind: "refund", orig: "B5", card: 2, amount: 10000, at: at(2, 2, 9, 0, 0)},
+		{id: "B6", kind: "purchase", card: 2, amount: 3500, at: at(2, 3, 10, 0, 0)},
+		{id: "R6", kind: "reversal", orig: "B6", card: 2, amount: 3500, at: at(2, 3, 11, 0, 0)},
+		{id: "BA", kind: "purchase", card: 2, amount: 5000, at: at(2, 4, 12, 0, 0)},
+		{id: "RA", kind: "refund", orig: "BA", card: 2, amount: 3001, at: at(2, 4, 13, 0, 0)}, // leaves 19.99: under minAmount
+		{id: "B7", kind: "purchase", card: 2, amount: 3025, at: at(2, 5, 12, 0, 0)},
+		{id: "B8", kind: "purchase", card: 2, amount: 100, at: at(2, 7, 23, 59, 59)}, // Sunday: still the week of 1 February
+		{id: "B9", kind: "purchase", card: 2, amount: 100, at: at(2, 8, 0, 0, 0)},    // Monday: the next week
+	}
+	want := map[string]int{
+		// each, 10% capped at 15.00, at most 2 a month:
+		"OF-E status=1 amount=1000 n=1 total=10000 budgetSpent=false": 1, // B1: 10% of 100.00
+		"OF-E status=1 amount=1500 n=1 total=25000 budgetSpent=false": 1, // B3: 10% of 250.00 = 25.00, capped at 15.00
+		// B4: January's third: held back by the limit (voided, not shown)
+		"OF-E status=1 amount=200 n=1 total=2000 budgetSpent=false": 1, // B5: 120.00 - 100.00 = 20.00, exactly minAmount: 2.00
+		// B6 (reversed in full) and BA (refunded to 19.99, under minAmount): voided, and they
+		// do not count against February's limit
+		"OF-E status=1 amount=302 n=1 total=3025 budgetSpent=false": 1, // B7: 10% of 30.25 = 3.025, half-even: 3.02
+		// spend 300.00 a month for 25.00:
+		"OF-S status=1 amount=2500 n=4 total=40999 budgetSpent=false": 1, // January: B1+B2+B3+B4 = 100+19.99+250+40
+		"OF-S status=0 amount=0 n=5 total=7224 budgetSpent=false":     1, // February: B5 20.00 + BA 19.99 + B7 30.25 + B8 1 + B9 1 (B6 reversed)
+		// count 3 a week (Monday to Sunday) for 10 points:
+		"OF-C status=0 amount=0 n=2 total=11999 budgetSpent=false": 1, // 4–10 January: B1, B2
+		"OF-C status=0 amount=0 n=1 total=25000 budgetSpent=false": 1, // 11–17 January: B3
+		"OF-C status=0 amount=0 n=1 total=4000 budgetSpent=false":  1, // 25–31 January: B4
+		"OF-C status=1 amount=10 n=4 total=7124 budgetSpent=false": 1, // 1–7 February: B5, BA, B7, B8
+		"OF-C status=0 amount=0 n=1 total=100 budgetSpent=false":   1, // 8–14 February: B9
+	}
+	if got := refModel(offers, set, orderEnrolled); !maps.Equal(got, want) {
+		t.Fatalf("refModel disagrees with the hand computation:\ngot  %v\nwant %v", got, want)
+	}
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for round := range 3 {
+			if round > 0 {
+				st = storetest.Open(t, st.Engine())
+			}
+			p, cards := orderFixture(t, st, offers)
+			order := slices.Clone(set)
+			switch round {
+			case 1: // newest first, refunds still after their purchases
+				slices.Reverse(order)
+				order = permuteKeepingRefundsAfter(nil, order)
+			case 2:
+				order = permuteKeepingRefundsAfter(rng, order)
+			}
+			for _, x := range order {
+				if sum := ingest(t, p, []platform.TxnInput{x.input(cards)}); sum.Rejected != 0 {
+					t.Fatalf("round %d: rejected %+v", round, sum.Errors)
+				}
+			}
+			if got := observed(t, st); !maps.Equal(got, want) {
+				t.Fatalf("round %d:\ngot  %v\nwant %v", round, got, want)
+			}
+		}
+	})
+}
+
+// orderZone is the campaign's zone: Asia/Shanghai, UTC+8 all year (no daylight saving since
+// 1991), written out so the expectations do not lean on the code's zone handling.
+var orderZone = time.FixedZone("UTC+8", 8*3600)
+
+// orderEnrolled is when orderFixture enrolls its four cards: two before the campaign starts,
+// two at testNow (2027-01-10T20:00:00+08:00).
+var orderEnrolled = []time.Time{
+	time.Date(2026, 12, 20, 12, 0, 0, 0, orderZone), time.Date(2026, 12, 20, 12, 0, 0, 0, orderZone), testNow, testNow,
+}
+
+// orderClock is the ingesting platform's clock: after every transaction of the tests.
+var orderClock = time.Date(2027, 4, 10, 12, 0, 0, 0, time.UTC)
+
+// orderOffer is an offer of the order tests, described once for the campaign document (doc)
+// and for refModel. Amounts are minor units of CNY; Point rewards are whole points.
+type orderOffer struct {
+	id, goal, period, rewardType string
+	minAmount                    int64
+	percent                      int64 // whole percent of the amount; 0: a fixed amount
+	amount, cap                  int64 // reward units
+	threshold                    int64 // spend: minor units; count: purchases
+	perPeriod, perTotal, budget  int64
+}
+
+func (o orderOffer) value(v int64) json.Number {
+	if o.rewardType == "Point" {
+		return json.Number(fmt.Sprint(v))
+	}
+	return json.Number(fmt.Sprintf("%d.%02d", v/100, v%100))
+}
+
+func (o orderOffer) doc() map[string]any {
+	reward := map[string]any{"type": o.rewardType}
+	if o.percent != 0 {
+		reward["percent"] = o.percent
+	} else {
+		reward["amount"] = o.value(o.amount)
+	}
+	if o.cap != 0 {
+		reward["cap"] = o.value(o.cap)
+	}
+	goal := map[string]any{"type": o.goal}
+	switch o.goal {
+	case "spend":
+		goal["threshold"] = json.Number(fmt.Sprintf("%d.%02d", o.threshold/100, o.threshold%100))
+	case "count":
+		goal["threshold"] = o.threshold
+	}
+	match := map[string]any{}
+	if o.minAmount != 0 {
+		match["minAmount"] = json.Number(fmt.Sprintf("%d.%02d", o.minAmount/100, o.minAmount%100))
+	}
+	return map[string]any{"offerId": o.id, "name": o.id, "billing": map[string]any{"period": o.period}, "match": match, "goal": goal,
+		"reward": reward, "limits": map[string]any{"perCardPerPeriod": o.perPeriod, "perCardTotal": o.perTotal, "budget": o.value(o.budget)}}
+}
+
+// otxn is a test transaction on card index card of orderFixture.
+type otxn struct {
+	id, kind, orig string
+	card           int
+	amount         int64 // minor units
+	at             time.Time
+}
+
+func (x otxn) input(cards []string) platform.TxnInput {
+	in := purchase(x.id, cards[x.card], fmt.Sprintf("%d.%02d", x.amount/100, x.amount%100), x.at)
+	in.Type, in.OriginalTransactionID = x.kind, x.orig
+	return in
+}
+
+// orderFixture is a fresh campaign with the offers on st and four cards enrolled at
+// orderEnrolled; it answers the ingesting platform and the cards.
+func orderFixture(t *testing.T, st *store.Store, offers []orderOffer) (*platform.Platform, []string) {
+	t.Helper()
+	ctx := context.Background()
+	f := setup(t, st)
+	var docs []map[string]any
+	for _, o := range offers {
+		docs = append(docs, o.doc())
+	}
+	if _, err := newPlatformAt(t, st, orderEnrolled[0]).ApplyCampaign(ctx, "CMP-T", rewardCampaign(docs...), false); err != nil {
+		t.Fatal(err)
+	}
+	cards := make([]string, len(orderEnrolled))
+	for i, when := range orderEnrolled {
+		e, _, err := newPlatformAt(t, st, when).Enroll(ctx, f.a, pan(fmt.Sprintf("411111117%06d", i)), "EG-R", nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		cards := enrolledCards(t, f, 4)
-		rng := rand.New(rand.NewPCG(3, 4))
-		var set []platform.TxnInput
-		for i := range 40 {
-			at := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(50*24)) * time.Hour)
-			at = at.Add(-60 * 24 * time.Hour) // some before the enrollment, most after
-			if at.Before(testNow) {
-				at = testNow.Add(time.Duration(rng.IntN(3600)) * time.Second)
+		if !e.CreatedAt.Equal(when) {
+			t.Fatalf("card %d enrolled at %v, want %v", i, e.CreatedAt, when)
+		}
+		cards[i] = e.CardID
+	}
+	return newPlatformAt(t, st, orderClock), cards
+}
+
+// orderSet makes n purchases (some refunded or reversed, in part or in full, once or twice)
+// of the four cards, spread from before the campaign's start to April and crowded around the
+// boundaries of the campaign zone's days, weeks and months and of the enrollments.
+func orderSet(rng *rand.Rand, n int) []otxn {
+	sh := orderZone
+	day := func(m time.Month, d int) time.Time { return time.Date(2027, m, d, 0, 0, 0, 0, sh) }
+	bounds := []time.Time{day(1, 1), testNow, day(2, 1), day(3, 1), day(4, 1)} // campaign start, late enrollments, months
+	for d := day(1, 4); d.Before(day(4, 8)); d = d.AddDate(0, 0, 7) {          // Mondays
+		bounds = append(bounds, d)
+	}
+	lo, hi := time.Date(2026, 12, 30, 0, 0, 0, 0, sh), day(4, 8)
+	var out []otxn
+	for i := range n {
+		var at time.Time
+		b := bounds[rng.IntN(len(bounds))]
+		switch rng.IntN(6) {
+		case 0, 1:
+			at = lo.Add(time.Duration(rng.Int64N(int64(hi.Sub(lo)/time.Second))) * time.Second)
+		case 2:
+			at = b.Add(time.Duration(rng.IntN(3)-1) * time.Second) // the boundary, or a second either side
+		case 3:
+			at = b.Add(time.Duration(rng.IntN(6*3600)-3*3600) * time.Second)
+		default:
+			at = b.Add(time.Duration(rng.IntN(6*86400)-3*86400) * time.Second)
+		}
+		if at.Before(lo) {
+			at = lo
+		} else if at.After(hi) {
+			at = hi
+		}
+		var amount int64
+		switch rng.IntN(6) {
+		case 0:
+			amount = 2000 // exactly minAmount
+		case 1:
+			amount = 1999
+		default:
+			amount = 500 + rng.Int64N(20000)
+		}
+		p := otxn{id: fmt.Sprintf("P%02d", i), kind: "purchase", card: rng.IntN(4), amount: amount, at: at}
+		out = append(out, p)
+		if rng.IntN(3) != 0 {
+			continue
+		}
+		left := amount
+		for j := range 1 + rng.IntN(2) {
+			var back int64
+			switch rng.IntN(4) {
+			case 0:
+				back = left // what is left, in full
+			case 1:
+				back = left - 2000 // leaves exactly minAmount
+			default:
+				back = 1 + rng.Int64N(left)
 			}
-			p := purchase(fmt.Sprintf("P%02d", i), cards[rng.IntN(len(cards))], fmt.Sprintf("%d.%02d", 5+rng.IntN(200), rng.IntN(100)), at)
-			set = append(set, p)
-			if rng.IntN(3) == 0 {
-				r := p
-				r.TransactionID, r.OriginalTransactionID, r.Type = "R"+p.TransactionID, p.TransactionID, []string{"refund", "reversal"}[rng.IntN(2)]
-				r.Amount = "1.00"
-				set = append(set, r)
+			if back <= 0 {
+				back = 1 + rng.Int64N(left)
+			}
+			left -= back
+			when := at.Add(time.Second + time.Duration(rng.Int64N(int64(20*24*time.Hour))))
+			if last := hi.AddDate(0, 0, 1); when.After(last) {
+				when = last
+			}
+			out = append(out, otxn{id: fmt.Sprintf("R%02d%c", i, 'a'+j), kind: []string{"refund", "reversal"}[rng.IntN(2)], orig: p.id,
+				card: p.card, amount: back, at: when})
+			if left == 0 {
+				break
 			}
 		}
-		later := testNow.Add(90 * 24 * time.Hour) // a clock after every transaction
-		f.p = newPlatformAt(t, st, later)
-		var want map[string]int
-		for round := range 4 {
-			if round > 0 {
-				// Start over on a fresh store each round.
-				st2 := storetest.Open(t, st.Engine())
-				f = setup(t, st2)
-				f.p = newPlatformAt(t, st2, later)
-				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offers...), false); err != nil {
-					t.Fatal(err)
-				}
-				if got := enrolledCards(t, &fixture{p: newPlatform(t, st2), a: f.a}, 4); !reflect.DeepEqual(got, cards) {
-					// cardIds are random per store: map the set onto this store's cards
-					m := map[string]string{}
-					for i := range cards {
-						m[cards[i]] = got[i]
-					}
-					for i := range set {
-						set[i].CardID = m[set[i].CardID]
-					}
-					cards = got
-				}
-				st = st2
+	}
+	return out
+}
+
+func checkOrderIndependence(t *testing.T, st *store.Store, seed uint64, offers []orderOffer) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 4))
+	set := orderSet(rng, 70)
+	want := refModel(offers, set, orderEnrolled)
+	if len(want) < 10 {
+		t.Fatalf("the set earns too little to show anything: %v", want)
+	}
+	var first map[string]int
+	for round := range 4 {
+		if round > 0 {
+			st = storetest.Open(t, st.Engine()) // start over on a fresh store
+		}
+		p, cards := orderFixture(t, st, offers)
+		var order []platform.TxnInput
+		for _, x := range permuteKeepingRefundsAfter(rng, set) {
+			order = append(order, x.input(cards))
+		}
+		// Replays: some rows twice.
+		for range 5 {
+			order = append(order, order[rng.IntN(len(order))])
+		}
+		for len(order) > 0 {
+			n := 1 + rng.IntN(len(order))
+			if sum := ingest(t, p, order[:n]); sum.Rejected != 0 {
+				t.Fatalf("round %d: rejected rows: %+v", round, sum.Errors)
 			}
-			order := permuteKeepingRefundsAfter(rng, set)
-			// Replays: some rows twice.
-			for range 5 {
-				order = append(order, order[rng.IntN(len(order))])
-			}
-			for len(order) > 0 {
-				n := 1 + rng.IntN(len(order))
-				sum := ingest(t, f.p, order[:n])
-				if sum.Rejected != 0 {
-					t.Fatalf("rejected rows: %+v", sum.Errors)
-				}
-				order = order[n:]
-			}
-			got := canonical(rewardState(t, st), cards)
-			if round == 0 {
-				want = got
-				if len(want) == 0 {
-					t.Fatal("no rewards at all")
-				}
-				continue
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("round %d: reward state differs\ngot  %v\nwant %v", round, got, want)
-			}
+			order = order[n:]
+		}
+		if got := observed(t, st); !maps.Equal(got, want) {
+			t.Fatalf("round %d: the rewards shown differ from the contract's rules\n%s", round, diffCounts(got, want))
+		}
+		// Everything stored, messages and voided rewards included, is the same in every round.
+		got := canonical(rewardState(t, st))
+		if round == 0 {
+			first = got
+			continue
+		}
+		if !maps.Equal(got, first) {
+			t.Fatalf("round %d: reward state differs from round 0\n%s", round, diffCounts(got, first))
 		}
 	}
 }
 
+// diffCounts lists the entries of two multisets that differ.
+func diffCounts(got, want map[string]int) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got[k] != want[k] {
+			fmt.Fprintf(&b, "  %-70s got %d, want %d\n", k, got[k], want[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			fmt.Fprintf(&b, "  %-70s got %d, want 0\n", k, got[k])
+		}
+	}
+	return b.String()
+}
+
+// observed is what users can see of the campaign's rewards: the ones not voided, by offer,
+// status, amount, eventCount, eventTotalAmount and whether calculateMessage says the budget
+// is spent (a multiset: reward ids differ from store to store).
+func observed(t *testing.T, st *store.Store) map[string]int {
+	t.Helper()
+	rs, _, err := st.AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, r := range rs {
+		if !r.Voided {
+			out[viewKey(r.OfferID, r.Status, r.CalculatedAmount, r.EventCount, r.EventTotalAmount, strings.Contains(r.CalculateMessage, "budget is spent"))]++
+		}
+	}
+	return out
+}
+
+func viewKey(offer string, status int, amount, n, total int64, budgetSpent bool) string {
+	return fmt.Sprintf("%s status=%d amount=%d n=%d total=%d budgetSpent=%v", offer, status, amount, n, total, budgetSpent)
+}
+
+// refModel computes, from the contract's rules (section 8) alone, the rewards users see for the
+// transactions (observed's form). Rules: a purchase counts for an offer when its card was
+// enrolled at or before it, it falls within the campaign dates (2027, campaign zone) and its
+// amount is at least minAmount; refunds and reversals subtract from their purchase, which
+// no longer counts below minAmount or at nothing left. each: one reward per counting purchase
+// (10% of what is left, half-even, capped); spend/count: one per card and period, met at the
+// threshold. Per-card limits and then the budget go to the earliest earn (transaction time,
+// then id; for spend/count the purchase that reached the threshold): an each reward held back
+// is voided, a spend/count reward stays 0. Voided rewards are not shown.
+func refModel(offers []orderOffer, txns []otxn, enrolled []time.Time) map[string]int {
+	sh := orderZone
+	start, end := time.Date(2027, 1, 1, 0, 0, 0, 0, sh), time.Date(2028, 1, 1, 0, 0, 0, 0, sh)
+	net := map[string]int64{}
+	for _, x := range txns {
+		if x.kind == "purchase" {
+			net[x.id] += x.amount
+		} else {
+			net[x.orig] -= x.amount
+		}
+	}
+	type result struct {
+		card              int
+		period            string
+		met, voided, held bool
+		amount, n, total  int64
+		earnAt            time.Time
+		earnID            string
+	}
+	earlier := func(a, b *result) int { return cmp.Or(a.earnAt.Compare(b.earnAt), strings.Compare(a.earnID, b.earnID)) }
+	out := map[string]int{}
+	for _, o := range offers {
+		payout := func(base int64) int64 {
+			v := o.amount
+			if o.percent != 0 {
+				q, r := base*o.percent/100, base*o.percent%100
+				if r > 50 || (r == 50 && q%2 == 1) {
+					q++
+				}
+				v = q
+			}
+			if o.cap > 0 && v > o.cap {
+				v = o.cap
+			}
+			return v
+		}
+		periodOf := func(at time.Time) string {
+			d := at.In(sh)
+			switch o.period {
+			case "day":
+				return d.Format(time.DateOnly)
+			case "week":
+				monday := time.Date(d.Year(), d.Month(), d.Day()-(int(d.Weekday())+6)%7, 0, 0, 0, 0, sh)
+				return monday.Format(time.DateOnly)
+			}
+			return d.Format("2006-01")
+		}
+		var qualifying []otxn
+		for _, x := range txns {
+			if x.kind == "purchase" && !x.at.Before(enrolled[x.card]) && !x.at.Before(start) && x.at.Before(end) && x.amount >= o.minAmount {
+				qualifying = append(qualifying, x)
+			}
+		}
+		slices.SortFunc(qualifying, func(a, b otxn) int { return cmp.Or(a.at.Compare(b.at), strings.Compare(a.id, b.id)) })
+		counts := func(x otxn) bool { return net[x.id] > 0 && net[x.id] >= o.minAmount }
+		var rs []*result
+		if o.goal == "each" {
+			for _, x := range qualifying {
+				r := &result{card: x.card, period: periodOf(x.at), earnAt: x.at, earnID: x.id, voided: !counts(x)}
+				if counts(x) {
+					r.met, r.amount, r.n, r.total = true, payout(net[x.id]), 1, net[x.id]
+				}
+				rs = append(rs, r)
+			}
+		} else {
+			units := map[string]*result{}
+			for _, x := range qualifying {
+				key := fmt.Sprint(x.card, periodOf(x.at))
+				r := units[key]
+				if r == nil {
+					r = &result{card: x.card, period: periodOf(x.at)}
+					units[key] = r
+					rs = append(rs, r)
+				}
+				if !counts(x) {
+					continue
+				}
+				r.n++
+				r.total += net[x.id]
+				if !r.met && ((o.goal == "count" && r.n >= o.threshold) || (o.goal == "spend" && r.total >= o.threshold)) {
+					r.met, r.earnAt, r.earnID = true, x.at, x.id
+				}
+			}
+			for _, r := range rs {
+				if r.met {
+					r.amount = payout(r.total)
+				}
+			}
+		}
+		holdBack := func(r *result) {
+			r.met, r.amount = false, 0
+			if o.goal == "each" {
+				r.voided = true
+			}
+		}
+		var met []*result
+		for _, r := range rs {
+			if r.met {
+				met = append(met, r)
+			}
+		}
+		slices.SortStableFunc(met, earlier)
+		perPeriod, perTotal := map[string]int64{}, map[int]int64{}
+		for _, r := range met {
+			pk := fmt.Sprint(r.card, r.period)
+			if (o.perPeriod > 0 && perPeriod[pk] >= o.perPeriod) || (o.perTotal > 0 && perTotal[r.card] >= o.perTotal) {
+				holdBack(r)
+				continue
+			}
+			perPeriod[pk]++
+			perTotal[r.card]++
+		}
+		if o.budget > 0 {
+			left := o.budget
+			for _, r := range met {
+				switch {
+				case !r.met:
+				case r.amount <= left:
+					left -= r.amount
+				default:
+					holdBack(r)
+					r.held = true
+				}
+			}
+		}
+		for _, r := range rs {
+			if r.voided {
+				continue
+			}
+			status := 0
+			if r.met {
+				status = 1
+			}
+			out[viewKey(o.id, status, r.amount, r.n, r.total, r.held && o.goal != "each")]++
+		}
+	}
+	return out
+}
+
 // canonical lists reward states without their (store-specific) ids.
-func canonical(state map[string]string, _ []string) map[string]int {
+func canonical(state map[string]string) map[string]int {
 	out := map[string]int{}
 	for _, s := range state {
 		out[s]++
@@ -289,17 +698,20 @@ func canonical(state map[string]string, _ []string) map[string]int {
 	return out
 }
 
-// permuteKeepingRefundsAfter shuffles rows so that every refund still comes after its original.
-func permuteKeepingRefundsAfter(rng *rand.Rand, rows []platform.TxnInput) []platform.TxnInput {
-	out := append([]platform.TxnInput(nil), rows...)
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+// permuteKeepingRefundsAfter shuffles rows (rng nil: keeps their order) and then moves every
+// refund after its original.
+func permuteKeepingRefundsAfter(rng *rand.Rand, rows []otxn) []otxn {
+	out := slices.Clone(rows)
+	if rng != nil {
+		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	}
 	for i := 0; i < len(out); i++ {
 		r := out[i]
-		if r.OriginalTransactionID == "" {
+		if r.orig == "" {
 			continue
 		}
 		for j := i + 1; j < len(out); j++ {
-			if out[j].TransactionID == r.OriginalTransactionID {
+			if out[j].id == r.orig {
 				out[i], out[j] = out[j], out[i]
 				i--
 				break
