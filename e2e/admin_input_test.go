@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,22 +11,6 @@ import (
 func TestAdminBadInput(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	send := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+h.admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := h.hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		got, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(got)
-	}
 	for _, c := range []struct{ path, field string }{
 		{"/admin/v1/rewards?status=99", "status"},
 		{"/admin/v1/rewards?limit=abc", "limit"},
@@ -35,11 +18,11 @@ func TestAdminBadInput(t *testing.T) {
 		{"/admin/v1/notifications?limit=abc", "limit"},
 		{"/admin/v1/campaigns/CMP-X?version=0", "version"},
 	} {
-		if status, body := send(http.MethodGet, c.path, ""); status != http.StatusBadRequest || !strings.Contains(body, `"field":"`+c.field+`"`) {
+		if status, body := h.adminRaw(http.MethodGet, c.path, "application/json", ""); status != http.StatusBadRequest || !strings.Contains(body, `"field":"`+c.field+`"`) {
 			t.Errorf("GET %s: HTTP %d %s, want 400 naming %s", c.path, status, body, c.field)
 		}
 	}
-	if status, body := send(http.MethodPost, "/admin/v1/transactions", `[] trailing`); status != http.StatusBadRequest ||
+	if status, body := h.adminRaw(http.MethodPost, "/admin/v1/transactions", "application/json", `[] trailing`); status != http.StatusBadRequest ||
 		!strings.Contains(body, "after the array") {
 		t.Errorf("a JSON array with data after it: HTTP %d %s, want 400", status, body)
 	}

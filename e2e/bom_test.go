@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,29 +12,13 @@ import (
 func TestAdminBodiesWithByteOrderMark(t *testing.T) {
 	t.Parallel()
 	h := start(t)
-	send := func(method, path, ctype, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, h.url+path, strings.NewReader("\ufeff"+body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+h.admin)
-		req.Header.Set("Content-Type", ctype)
-		resp, err := h.hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		got, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(got)
-	}
 	row := `{"transactionId":"B1","type":"purchase","cardId":"card_nope","amount":1,"currency":"CNY","transactionTime":"` +
 		time.Now().UTC().Format(time.RFC3339) + `","merchantId":"M","merchantName":"S","mcc":"5812","merchantCountry":"CN"}`
 	for _, c := range []struct{ ctype, body string }{
 		{"application/x-ndjson", row + "\n"},
 		{"application/json", "[" + row + "]"},
 	} {
-		status, body := send(http.MethodPost, "/admin/v1/transactions", c.ctype, c.body)
+		status, body := h.adminRaw(http.MethodPost, "/admin/v1/transactions", c.ctype, "\ufeff"+c.body)
 		if status != http.StatusOK || !strings.Contains(body, `"rejected":1`) || !strings.Contains(body, `"reason":"unknown card`) {
 			t.Errorf("%s with a BOM: HTTP %d %s, want the row read (and rejected for its card)", c.ctype, status, body)
 		}
@@ -43,11 +26,11 @@ func TestAdminBodiesWithByteOrderMark(t *testing.T) {
 	day := time.Now().Format(time.DateOnly)
 	yaml := "campaignId: CMP-BOM\nname: bom\ntimezone: Asia/Shanghai\nstartDate: " + day + "\nendDate: " + day +
 		"\ncurrency: CNY\naggregation: card\nenrollmentGroups: []\noffers: []\n"
-	status, body := send(http.MethodPut, "/admin/v1/campaigns/CMP-BOM", "application/yaml", yaml)
+	status, body := h.adminRaw(http.MethodPut, "/admin/v1/campaigns/CMP-BOM", "application/yaml", "\ufeff"+yaml)
 	if strings.Contains(body, "campaignId") && strings.Contains(body, "unknown field") {
 		t.Fatalf("YAML with a BOM: HTTP %d %s: the mark was read as part of the first key", status, body)
 	}
-	if status, body := send(http.MethodGet, "/admin/v1/campaigns/CMP-BOM", "application/json", ""); status != http.StatusOK ||
+	if status, body := h.adminRaw(http.MethodGet, "/admin/v1/campaigns/CMP-BOM", "application/json", ""); status != http.StatusOK ||
 		!strings.Contains(body, `"name":"bom"`) {
 		t.Errorf("the campaign applied with a BOM: HTTP %d %s", status, body)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -16,19 +15,8 @@ func TestExampleCampaignApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPut, h.url+"/admin/v1/campaigns/CMP-EXAMPLE", strings.NewReader(string(doc)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+h.admin)
-	req.Header.Set("Content-Type", "application/yaml")
-	resp, err := h.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"version":1`) {
-		t.Fatalf("applying examples/campaign.yaml: HTTP %d %s", resp.StatusCode, body)
+	status, body := h.adminRaw(http.MethodPut, "/admin/v1/campaigns/CMP-EXAMPLE", "application/yaml", string(doc))
+	if status != http.StatusOK || !strings.Contains(body, `"version":1`) {
+		t.Fatalf("applying examples/campaign.yaml: HTTP %d %s", status, body)
 	}
 }

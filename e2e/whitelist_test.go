@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 
@@ -17,19 +15,8 @@ func (h *harness) adminSend(method, path string, body any) (int, []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req, err := http.NewRequest(method, h.url+path, bytes.NewReader(buf))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+h.admin)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.hc.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	status, raw := h.adminRaw(method, path, "application/json", string(buf))
+	return status, []byte(raw)
 }
 
 // wantWhitelistRefused fails the test unless the answer is a 400 validation error (contract
