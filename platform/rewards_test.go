@@ -145,8 +145,8 @@ func TestListRewardsStatusFilter(t *testing.T) {
 			buyAt(t, p, id, card, amounts[id], mcc, testNow.Add(time.Minute))
 		}
 		buyAt(t, p, "F1", card, "17", "5812", time.Date(2027, 2, 5, 0, 0, 0, 0, time.UTC))
-		cash := func(amount int64) string {
-			rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CardID: card, OfferID: "OF-CASH", Limit: 100})
+		rewardOf := func(offerID string, amount int64) string {
+			rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CardID: card, OfferID: offerID, Limit: 100})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,22 +155,11 @@ func TestListRewardsStatusFilter(t *testing.T) {
 					return r.ID
 				}
 			}
-			t.Fatalf("no cash reward of %d", amount)
+			t.Fatalf("no %s reward of %d", offerID, amount)
 			return ""
 		}
-		coupon := func(amount int64) string {
-			rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CardID: card, OfferID: "OF-COUPON", Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range rs {
-				if r.EventTotalAmount == amount {
-					return r.ID
-				}
-			}
-			t.Fatalf("no coupon reward of %d", amount)
-			return ""
-		}
+		cash := func(amount int64) string { return rewardOf("OF-CASH", amount) }
+		coupon := func(amount int64) string { return rewardOf("OF-COUPON", amount) }
 		janCash, janCoupon := b.bill(t, "OF-CASH"), b.bill(t, "OF-COUPON") // the first bill of each offer: January
 		generateAndApprove(t, p, janCash.ID)
 		generateAndApprove(t, p, janCoupon.ID)
