@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/vsrp-dev/vsrp"
 )
 
 // BillCmd groups the bill commands.
@@ -31,11 +33,9 @@ type billRow struct {
 	Adjustments    []json.RawMessage `json:"adjustments"`
 }
 
-var billStatus = map[int]string{0: "open", 1: "generated", 2: "approved", 3: "settled", 4: "exception"}
-
 func printBill(rc *runCtx, b billRow) {
 	fmt.Fprintf(rc.out, "%-28s %-16s %-18s %s..%s due %s  %-9s %6d rewards  %12s  %d adjustments\n", b.BillID, b.CampaignID,
-		b.OfferID, b.StartDate, b.EndDate, b.SettlementDate, billStatus[b.Status], b.RewardCount, b.TotalAmount, len(b.Adjustments))
+		b.OfferID, b.StartDate, b.EndDate, b.SettlementDate, vsrp.BillStatusName(b.Status), b.RewardCount, b.TotalAmount, len(b.Adjustments))
 }
 
 // BillListCmd lists bills.

@@ -334,6 +334,10 @@ func TestBillSettleMessageWithCommas(t *testing.T) {
 	if err != nil || len(rewards) != 1 || rewards[0].Status != vsrp.RewardFailed || rewards[0].SettleMessage != msg {
 		t.Fatalf("after settle: %+v (%v); want status 5 with the message %q", rewards, err, msg)
 	}
+	// The bill list names the state the settlement left the bill in, as the API's messages do.
+	if code, out, errOut := run(t, srv, "bill", "list"); code != 0 || !strings.Contains(out, billID) || !strings.Contains(out, "settled with failures") {
+		t.Fatalf("bill list: %d %q %q", code, out, errOut)
+	}
 }
 
 // campaign apply reads YAML and JSON with or without a byte order mark, tells them apart by
