@@ -137,7 +137,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, lease time.Duration
 	if s.engine == Postgres {
 		from, lock = `notifications`, ` FOR UPDATE SKIP LOCKED`
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`UPDATE notifications SET lease_until = ?, attempts = attempts + 1,
+	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE notifications SET lease_until = ?, attempts = attempts + 1,
 		first_attempt_at = CASE WHEN first_attempt_at = 0 THEN ? ELSE first_attempt_at END, updated_at = ?
 		WHERE id IN (SELECT id FROM `+from+` WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
 			ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
