@@ -87,7 +87,7 @@ func Open(dsn string) (*Store, error) {
 	// A cache of 64 MiB for the writer and 16 MiB for each reader (the default is 2 MiB): a miss
 	// is a system call. Memory stays flat as the database grows: the caches are bounded at
 	// 128 MiB in all, reached early.
-	open := func(cacheMiB, conns int) (*sql.DB, error) {
+	open := func(cacheMiB, conns int, readOnly bool) (*sql.DB, error) {
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -102,6 +102,10 @@ func Open(dsn string) (*Store, error) {
 		// (checkpointLoop), not in the transaction that happens to cross the threshold; the
 		// threshold stays as a bound on the WAL (64 MiB) should the background fall behind.
 		q.Add("_pragma", "wal_autocheckpoint(16384)")
+		if readOnly {
+			// A write through a reader fails at once instead of quietly costing the writer its cache.
+			q.Add("_pragma", "query_only(1)")
+		}
 		q.Set("_txlock", "immediate")
 		db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 		if err != nil {
@@ -111,11 +115,11 @@ func Open(dsn string) (*Store, error) {
 		db.SetMaxIdleConns(conns)
 		return db, nil
 	}
-	db, err := open(16, 4)
+	db, err := open(16, 4, true)
 	if err != nil {
 		return nil, err
 	}
-	w, err := open(64, 1)
+	w, err := open(64, 1, false)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -148,8 +152,9 @@ func (s *Store) checkpointLoop(every time.Duration) {
 // Engine reports the engine in use.
 func (s *Store) Engine() Engine { return s.engine }
 
-// DB gives the underlying handle (for tests and tools).
-func (s *Store) DB() *sql.DB { return s.db }
+// DB gives the handle that writes (for tests and tools); on SQLite it is one connection, so
+// it must not be used while a WriteTx is open.
+func (s *Store) DB() *sql.DB { return s.w }
 
 // Close closes the database.
 func (s *Store) Close() error {
@@ -179,7 +184,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	return goose.NewProvider(dialect, s.db, sub, opts...)
+	return goose.NewProvider(dialect, s.w, sub, opts...)
 }
 
 // Migrate applies every pending migration, each in its own transaction. It refuses a database
