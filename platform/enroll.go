@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/store"
@@ -64,7 +65,25 @@ func (p *Platform) Enroll(ctx context.Context, a *vsrp.App, cardRef, groupID str
 	if errors.Is(err, store.ErrFull) {
 		return nil, false, vsrp.E(vsrp.CodeGroupFull)
 	}
-	return e, already, storeErr(err)
+	if err != nil || already {
+		return e, already, storeErr(err)
+	}
+	// A feed may send a transaction dated up to MaxFutureSkew ahead of its arrival: one stored
+	// before this enrollment but dated at or after it counts from now on (contract 8), and no
+	// later ingestion would look at it again. Most enrollments find none and write nothing.
+	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		later, err := tx.TxnsOfCardsSince(map[string]time.Time{card.ID: e.CreatedAt})
+		if err != nil || len(later[card.ID]) == 0 {
+			return err
+		}
+		return p.evaluateCards(ctx, tx, []string{card.ID}, nil, g.CampaignID, now)
+	})
+	if err != nil {
+		// The enrollment is made; only its transactions dated ahead of it are not evaluated.
+		p.log.ErrorContext(ctx, "evaluate transactions dated after an enrollment", "card_id", card.ID,
+			"campaign_id", g.CampaignID, "err", err)
+	}
+	return e, false, nil
 }
 
 // panFor unseals the card's PAN, only when a BIN rule needs it.
