@@ -120,7 +120,7 @@ func EvaluateFrozen(o *Offer, u *Unit, txns []Txn, frozen Frozen) []Result {
 	var out []Result
 	if o.Goal == "each" {
 		for _, p := range qualifying {
-			out = append(out, o.EachResult(p.t.ID, p.t.Time, p.net, counts(p)))
+			out = append(out, o.EachResult(u, p.t.ID, p.t.Time, p.net, counts(p)))
 		}
 	} else {
 		byPeriod := map[Period][]*purchase{}
@@ -187,10 +187,10 @@ func (o *Offer) PeriodResult(u *Unit, per Period, p Progress) Result {
 	return r
 }
 
-// EachResult answers the reward of one purchase under an each goal, before limits: net is
-// what is left of it after refunds, and counts whether that still counts.
-func (o *Offer) EachResult(txnID string, at time.Time, net int64, counts bool) Result {
-	r := Result{Key: o.EachKey(txnID), Period: o.PeriodOf(at), EarnAt: at, EarnTxn: txnID}
+// EachResult answers the reward of one purchase of the unit under an each goal, before limits:
+// net is what is left of it after refunds, and counts whether that still counts.
+func (o *Offer) EachResult(u *Unit, txnID string, at time.Time, net int64, counts bool) Result {
+	r := Result{Key: o.EachKey(u, txnID), Period: o.PeriodOf(at), EarnAt: at, EarnTxn: txnID}
 	if !counts {
 		r.Voided = true
 		r.Message = "the purchase no longer counts after refunds"
@@ -206,8 +206,17 @@ func (o *Offer) PeriodKey(u *Unit, per Period) string {
 	return o.OfferID + "|" + u.Key + "|" + per.Start
 }
 
-// EachKey is the Key of an each goal's result for the purchase.
-func (o *Offer) EachKey(txnID string) string { return o.OfferID + "|" + txnID }
+// EachKey is the Key of an each goal's result for the purchase in the unit. A card's own unit
+// (or a nil unit) keys it by the purchase alone; an account adds its key, so that a purchase's
+// reward in an account and in its card's own unit (before the card was bound, or after it was
+// unbound) are two rewards, as a spend or count reward's are: binding or unbinding the card
+// voids the one and gives the other.
+func (o *Offer) EachKey(u *Unit, txnID string) string {
+	if u == nil || u.AccountVuid == "" {
+		return o.OfferID + "|" + txnID
+	}
+	return o.OfferID + "|" + u.Key + "|" + txnID
+}
 
 // Incremental reports whether the offer's rewards follow from their stored running state and
 // new purchases alone, without the unit's history: no limit across periods and no budget.

@@ -118,7 +118,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 		for _, t := range ch.buys {
 			key := ch.key
 			if o.Goal == "each" {
-				key = o.EachKey(t.ID)
+				key = o.EachKey(unit, t.ID)
 			}
 			if err := tx.AddAdjustment(ch.bill.ID, t.ID, rewardID(key), t.Type, o.AmountOf(t), now); err != nil {
 				return err
@@ -143,12 +143,12 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 			continue // its purchase no longer counts: no limit concerns it
 		}
 		at, txnID, _ := engine.ParseEarnKey(s.EarnKey)
-		r := o.EachResult(txnID, at, s.EventTotal, true)
+		r := o.EachResult(unit, txnID, at, s.EventTotal, true)
 		olds[rewardID(r.Key)] = s
 		results = append(results, r)
 	}
 	for _, t := range ch.buys {
-		results = append(results, o.EachResult(t.ID, t.Time, o.AmountOf(t), true))
+		results = append(results, o.EachResult(unit, t.ID, t.Time, o.AmountOf(t), true))
 	}
 	o.ApplyLimits(results, engine.Frozen{}) // an open period, of an offer without a limit across periods
 	for i := range results {

@@ -638,6 +638,16 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 		return err
 	}
 	results := engine.EvaluateFrozen(o, w.unit, txns, frozen)
+	if o.Goal == "each" && w.unit.AccountVuid != "" {
+		// An account's each reward stored under the purchase's key alone (before account keys
+		// were kept apart from the card's) stays the same reward: a second would pay twice.
+		for i := range results {
+			r := &results[i]
+			if old := existing[rewardID(o.EachKey(nil, r.EarnTxn))]; old != nil && old.UnitKey == w.unit.Key && old.OfferID == o.OfferID {
+				r.Key = o.EachKey(nil, r.EarnTxn)
+			}
+		}
+	}
 	if !fresh {
 		if err := voidStale(tx, o, w.unit, results, existing, now); err != nil {
 			return err

@@ -2,6 +2,12 @@ package platform_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +73,120 @@ func TestPurchaseDatedAfterEnrollmentIngestedBeforeIt(t *testing.T) {
 			})
 		})
 	}
+}
+
+// accountCampaign is rewardCampaign under account aggregation.
+func accountCampaign(offers ...map[string]any) []byte {
+	return []byte(strings.Replace(string(rewardCampaign(offers...)), `"aggregation":"card"`, `"aggregation":"account"`, 1))
+}
+
+// Under account aggregation binding a card to a user moves its purchases into the user's
+// account and unbinding it moves them back (contract 8; docs/decisions.md "Binding and account
+// aggregation"): each rewards too, whether the purchase came before the binding or while the
+// card was bound. The binding takes effect (no error), every purchase keeps exactly one
+// reward that pays, and limits named perCard count per account while the card is in it.
+func TestBindingMovesEachRewardsBetweenUnits(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", map[string]any{"limits": map[string]any{"perCardPerPeriod": 1}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountCampaign(each), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 3)
+		vuid := bindAll(t, f, "account-user", cards[0], cards[2])
+		p := newPlatformAt(t, st, time.Date(2027, 2, 2, 0, 0, 0, 0, time.UTC))
+		at := testNow.Add(time.Minute)
+		// The first card is the account's, the second its own account (not bound yet); the
+		// third is the account's too, its purchase one of February's.
+		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "100", at), purchase("B1", cards[1], "200", at.Add(time.Second)),
+			purchase("C1", cards[2], "300", time.Date(2027, 2, 1, 12, 0, 0, 0, time.UTC))})
+		paid := func(when string, want ...int64) {
+			t.Helper()
+			var got []int64
+			for _, s := range rewardState(t, st) {
+				var status, amount int64
+				var voided bool
+				fmt.Sscanf(s, "status=%d voided=%t amount=%d", &status, &voided, &amount)
+				if !voided && status == 1 {
+					got = append(got, amount)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: met rewards pay %v, want %v\n%v", when, got, want, rewardState(t, st))
+			}
+		}
+		paid("before the binding", 1000, 2000, 3000)
+		if err := p.AddCard(ctx, f.a, vuid, cards[1]); err != nil {
+			t.Fatalf("binding the second card: %v", err)
+		}
+		// One account now: one reward in January, the earliest purchase's (A1).
+		paid("after binding the second card", 1000, 3000)
+		if err := p.RemoveCard(ctx, f.a, vuid, cards[1]); err != nil {
+			t.Fatalf("unbinding it: %v", err)
+		}
+		paid("after unbinding it", 1000, 2000, 3000)
+		// The third card's purchase was made in the account: unbound, it counts for the card.
+		if err := p.RemoveCard(ctx, f.a, vuid, cards[2]); err != nil {
+			t.Fatalf("unbinding the third card: %v", err)
+		}
+		paid("after unbinding the third card", 1000, 2000, 3000)
+		if err := p.AddCard(ctx, f.a, vuid, cards[2]); err != nil {
+			t.Fatalf("binding the third card again: %v", err)
+		}
+		paid("after binding the third card again", 1000, 2000, 3000)
+		// A refund after all that takes back from the one reward of its purchase.
+		r := purchase("C1R", cards[2], "100", time.Date(2027, 2, 1, 13, 0, 0, 0, time.UTC))
+		r.Type, r.OriginalTransactionID = "refund", "C1"
+		if sum := ingest(t, p, []platform.TxnInput{r}); sum.Accepted != 1 {
+			t.Fatalf("refund: %+v", sum)
+		}
+		paid("after a partial refund of the third card's purchase", 1000, 2000, 2000)
+	})
+}
+
+// An account's each reward stored under the purchase's key alone, as rewards were before an
+// account's each rewards were keyed apart from its cards' own, stays the purchase's one reward:
+// a refund recomputes it rather than adding a second reward beside it.
+func TestAccountEachRewardStoredUnderThePurchaseKeyStaysOne(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountCampaign(offer("OF-E", "each", nil)), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 1)
+		bindAll(t, f, "account-user", cards[0])
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		at := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "100", at)})
+		ids := slices.Collect(maps.Keys(rewardState(t, st)))
+		if len(ids) != 1 {
+			t.Fatalf("rewards: %v", rewardState(t, st))
+		}
+		// Give the reward the id it had then: rw_ and the hash of "OF-E|A1".
+		h := sha256.Sum256([]byte("OF-E|A1"))
+		legacy := "rw_" + base64.RawURLEncoding.EncodeToString(h[:16])
+		for _, stmt := range []string{
+			`CREATE TEMP TABLE moved AS SELECT * FROM rewards WHERE reward_id = '` + ids[0] + `'`,
+			`UPDATE moved SET reward_id = '` + legacy + `'`,
+			`INSERT INTO rewards SELECT * FROM moved`,
+			`UPDATE reward_cards SET reward_id = '` + legacy + `' WHERE reward_id = '` + ids[0] + `'`,
+			`DELETE FROM rewards WHERE reward_id = '` + ids[0] + `'`,
+			`DROP TABLE moved`,
+		} {
+			if _, err := st.DB().Exec(stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+		r := purchase("A1R", cards[0], "40", at.Add(time.Minute))
+		r.Type, r.OriginalTransactionID = "refund", "A1"
+		ingest(t, p, []platform.TxnInput{r, purchase("A2", cards[0], "50", at.Add(2*time.Minute))})
+		got := rewardState(t, st)
+		want := `status=1 voided=false amount=600 n=1 total=6000 msg="10% of 60.00 = 6.00"`
+		if len(got) != 2 || got[legacy] != want {
+			t.Fatalf("rewards: %v\nwant %s: %s and A2's", got, legacy, want)
+		}
+	})
 }
