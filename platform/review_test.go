@@ -190,3 +190,48 @@ func TestAccountEachRewardStoredUnderThePurchaseKeyStaysOne(t *testing.T) {
 		}
 	})
 }
+
+// The budget counts what generated bills confirmed, and after generation nothing is taken
+// back: a refund of a generated purchase frees no budget for a later one, while a refund of a
+// purchase of an open bill does (contract 8).
+func TestBudgetAfterGeneration(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
+			"limits": map[string]any{"budget": 10}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 3)
+		p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+		jan, feb := time.Date(2027, 1, 15, 4, 0, 0, 0, time.UTC), time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC)
+		ingest(t, p, []platform.TxnInput{purchase("A", cards[0], "100", jan), purchase("B", cards[1], "100", feb),
+			purchase("C", cards[2], "100", feb.Add(time.Hour))})
+		check := func(when string, want int) {
+			t.Helper()
+			if n := paying(t, st); n != want {
+				t.Fatalf("%s: %d paying rewards, want %d\n%v", when, n, want, rewardState(t, st))
+			}
+		}
+		check("before generation: A and B fit the 10.00, C does not", 2)
+		if _, err := p.GenerateBill(ctx, billStarting(t, p, "2027-01-01"), true); err != nil {
+			t.Fatal(err)
+		}
+		refund := func(id, orig, card string, at time.Time) {
+			t.Helper()
+			r := purchase(id, card, "100", at)
+			r.Type, r.OriginalTransactionID = "refund", orig
+			if s := ingest(t, p, []platform.TxnInput{r}); s.Accepted != 1 {
+				t.Fatalf("%+v", s)
+			}
+		}
+		refund("RA", "A", cards[0], feb.Add(2*time.Hour))
+		check("after a refund of A, whose bill was generated: C still does not fit", 2)
+		refund("RB", "B", cards[1], feb.Add(3*time.Hour))
+		check("after a refund of B, whose bill is open: C takes its place", 2)
+		if r := rewardByTotal(t, st, cards[2], 10000); r.Status != 1 || r.Voided || r.CalculatedAmount != 500 {
+			t.Fatalf("C: status %d voided %v amount %d, want 1, false, 500", r.Status, r.Voided, r.CalculatedAmount)
+		}
+	})
+}
