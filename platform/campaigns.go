@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/engine"
 	"github.com/vsrp-dev/vsrp/store"
 )
 
@@ -132,6 +134,42 @@ func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.C
 		if generated && (prev.Timezone != next.Timezone || prev.Currency != next.Currency || old.Billing.Period != n.Billing.Period) {
 			return fmt.Errorf("%w: offer %s has generated bills: the campaign's timezone and currency and the offer's billing period can no longer change",
 				vsrp.ErrConflict, old.OfferID)
+		}
+		if generated && (prev.StartDate != next.StartDate || prev.EndDate != next.EndDate) {
+			if err := p.checkGeneratedPeriods(ctx, next, &n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkGeneratedPeriods refuses campaign dates that would cut the period of one of the offer's
+// generated bills differently (its first or last period, clipped to the dates): the bill's
+// purchases would fall in a new, open bill of the recut period and be rewarded again.
+func (p *Platform) checkGeneratedPeriods(ctx context.Context, next *vsrp.Campaign, n *vsrp.Offer) error {
+	o, err := engine.Compile(next, n)
+	if err != nil {
+		return vsrp.Internal(err)
+	}
+	bills, err := p.store.Bills(ctx, next.CampaignID)
+	if err != nil {
+		return storeErr(err)
+	}
+	for _, b := range bills {
+		if b.OfferID != n.OfferID || b.Status == vsrp.BillOpen {
+			continue
+		}
+		for _, day := range []string{b.StartDate, b.EndDate} {
+			d, err := time.ParseInLocation(time.DateOnly, day, o.Loc)
+			if err != nil {
+				return vsrp.Internal(err)
+			}
+			// Noon: within the day whatever the zone's clocks do at midnight.
+			if per := o.PeriodOf(d.Add(12 * time.Hour)); per.Start != b.StartDate || per.End != b.EndDate {
+				return fmt.Errorf("%w: offer %s has a generated bill for %s to %s: the campaign dates can no longer cut that period differently",
+					vsrp.ErrConflict, n.OfferID, b.StartDate, b.EndDate)
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/storetest"
@@ -234,4 +236,75 @@ func TestBudgetAfterGeneration(t *testing.T) {
 			t.Fatalf("C: status %d voided %v amount %d, want 1, false, 500", r.Status, r.Voided, r.CalculatedAmount)
 		}
 	})
+}
+
+// Campaign dates cut the first and last billing periods (contract 8: periods are clipped to
+// the campaign dates), and after generation nothing is taken back. A change of the dates
+// after a bill was generated must leave that bill's rewards as generated: an each reward stays
+// confirmed (status 2) on its bill, and a spend reward is not given a second time on a bill of
+// the recut period. A change that leaves every generated period as it was applies.
+func TestCampaignDatesCannotRecutGeneratedPeriods(t *testing.T) {
+	withDates := func(start, end string, offers ...map[string]any) []byte {
+		doc := string(rewardCampaign(offers...))
+		doc = strings.Replace(doc, `"startDate":"2027-01-01"`, `"startDate":"`+start+`"`, 1)
+		return []byte(strings.Replace(doc, `"endDate":"2027-12-31"`, `"endDate":"`+end+`"`, 1))
+	}
+	for _, c := range []struct {
+		name, period string
+		start, end   string // the dates changed to, after the first bills are generated
+		applies      bool   // the change leaves the generated periods as they were
+	}{
+		{"month: the start moves earlier, January's period grows", "month", "2027-01-01", "2027-12-31", false},
+		{"month: the start moves later, into January's period", "month", "2027-01-08", "2027-12-31", false},
+		{"month: the end moves, January's period stays", "month", "2027-01-05", "2027-06-30", true},
+		{"campaign: the end moves, the one period changes", "campaign", "2027-01-05", "2027-06-30", false},
+		{"week: the start moves within the generated week", "week", "2027-01-04", "2027-12-31", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				f := setup(t, st)
+				ctx := context.Background()
+				billing := map[string]any{"period": c.period}
+				each := offer("OF-E", "each", map[string]any{"billing": billing, "reward": map[string]any{"type": "Cash", "amount": 5}})
+				spend := offer("OF-S", "spend", map[string]any{"billing": billing, "goal": map[string]any{"type": "spend", "threshold": 50},
+					"reward": map[string]any{"type": "Cash", "amount": 7}})
+				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", withDates("2027-01-05", "2027-12-31", each, spend), false); err != nil {
+					t.Fatal(err)
+				}
+				card := enrolledCards(t, f, 1)[0]
+				p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+				ingest(t, p, []platform.TxnInput{purchase("A", card, "100", time.Date(2027, 1, 10, 13, 0, 0, 0, time.UTC))})
+				bills, err := p.Bills(ctx, "CMP-T")
+				if err != nil || len(bills) != 2 {
+					t.Fatalf("bills: %v %v", bills, err)
+				}
+				for _, b := range bills {
+					if _, err := p.GenerateBill(ctx, b.ID, true); err != nil {
+						t.Fatal(err)
+					}
+				}
+				_, err = p.ApplyCampaign(ctx, "CMP-T", withDates(c.start, c.end, each, spend), false)
+				switch {
+				case c.applies && err != nil:
+					t.Fatalf("applying %s to %s: %v; the generated periods stay as they were", c.start, c.end, err)
+				case err != nil && !errors.Is(err, vsrp.ErrConflict):
+					t.Fatal(err)
+				}
+				rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				paying := map[string][]int{}
+				for _, r := range rs {
+					if !r.Voided && r.Status >= 1 {
+						paying[r.OfferID] = append(paying[r.OfferID], r.Status)
+					}
+				}
+				if len(paying["OF-E"]) != 1 || paying["OF-E"][0] != 2 || len(paying["OF-S"]) != 1 || paying["OF-S"][0] != 2 {
+					t.Fatalf("rewards of the purchase by offer (statuses): %v; want one each, confirmed (2) on the generated bills\n%v",
+						paying, rewardState(t, st))
+				}
+			})
+		})
+	}
 }
