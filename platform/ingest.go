@@ -352,11 +352,11 @@ func (p *Platform) storeTxn(tx *store.Tx, t *store.TxnRow, now time.Time) (reaso
 		if err != nil {
 			return "", false, err
 		}
+		if t.Currency != orig.Currency { // before the amounts: minor units of two currencies do not compare
+			return "refund currency differs from the original", false, nil
+		}
 		if t.Amount > orig.Amount-back {
 			return "refund larger than what is left of the original", false, nil
-		}
-		if t.Currency != orig.Currency {
-			return "refund currency differs from the original", false, nil
 		}
 		if t.Time.Before(orig.Time) {
 			return "refund dated before its original", false, nil

@@ -308,3 +308,36 @@ func TestCampaignDatesCannotRecutGeneratedPeriods(t *testing.T) {
 		})
 	}
 }
+
+// A refund in another currency than its purchase is rejected for that reason, whatever its
+// amount: amounts in two currencies are not compared (JPY 20000 is not "larger" than CNY
+// 100.00, nor JPY 50 smaller).
+func TestRefundInAnotherCurrencyIsRejectedForIt(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"currencies": []string{"CNY", "JPY"}}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		at := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("A", card, "100", at)})
+		var rows []platform.TxnInput
+		for i, amount := range []string{"20000", "50"} {
+			r := purchase(fmt.Sprintf("R%d", i), card, amount, at.Add(time.Minute))
+			r.Type, r.OriginalTransactionID, r.Currency = "refund", "A", "JPY"
+			rows = append(rows, r)
+		}
+		sum := ingest(t, p, rows)
+		if sum.Rejected != 2 {
+			t.Fatalf("%+v", sum)
+		}
+		for _, e := range sum.Errors {
+			if e.Reason != "refund currency differs from the original" {
+				t.Errorf("row %d: %q, want the currency reason", e.Row, e.Reason)
+			}
+		}
+	})
+}
