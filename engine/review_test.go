@@ -14,7 +14,11 @@ import (
 func TestPercentRoundsInRewardUnits(t *testing.T) {
 	jpy := func(c *vsrp.Campaign, o *vsrp.Offer) { c.Currency = "JPY" }
 	points := func(c *vsrp.Campaign, o *vsrp.Offer) { o.Reward = vsrp.RewardSpec{Type: "Point", Percent: "1"} }
-	yen := func(id string, amount int64) Txn { x := buy(id, amount, "2027-01-05T12:00:00+08:00"); x.Currency = "JPY"; return x }
+	yen := func(id string, amount int64) Txn {
+		x := buy(id, amount, "2027-01-05T12:00:00+08:00")
+		x.Currency = "JPY"
+		return x
+	}
 	for _, c := range []struct {
 		name string
 		edit func(c *vsrp.Campaign, o *vsrp.Offer)
@@ -84,7 +88,9 @@ func TestPeriodsInZonesWithDaylightSaving(t *testing.T) {
 		}
 	}
 	// One second after the campaign's last day in its zone no longer counts.
-	o := testOffer(t, func(camp *vsrp.Campaign, o *vsrp.Offer) { camp.Timezone, camp.EndDate = "America/New_York", "2027-03-15" })
+	o := testOffer(t, func(camp *vsrp.Campaign, o *vsrp.Offer) {
+		camp.Timezone, camp.EndDate = "America/New_York", "2027-03-15"
+	})
 	if o.Matches(&Txn{Time: time.Date(2027, 3, 16, 0, 0, 0, 0, o.Loc), Currency: "CNY"}) {
 		t.Error("a transaction on the day after the campaign's end matches")
 	}
