@@ -38,15 +38,28 @@ type child struct {
 // startChild starts `vsrp serve` on db in a child process, logging to a file in logDir.
 func startChild(t *testing.T, db, masterKey, logDir string) *child {
 	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "VSRP_E2E_SERVE=1", "VSRP_ADMIN_TOKEN=crash-admin", "VSRP_MASTER_KEY="+masterKey,
+		"VSRP_NOTIFY_LEASE=11s", "VSRP_E2E_ARGS=serve --addr "+addr+" --db "+db+" --webhook-allow-private")
+	return startProcess(t, cmd, addr, logDir)
+}
+
+// freeAddr answers a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "VSRP_E2E_SERVE=1", "VSRP_ADMIN_TOKEN=crash-admin", "VSRP_MASTER_KEY="+masterKey,
-		"VSRP_NOTIFY_LEASE=11s", "VSRP_E2E_ARGS=serve --addr "+addr+" --db "+db+" --webhook-allow-private")
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcess starts cmd, a server that listens on addr, logging to a file in logDir, and
+// waits until it is ready; the test's end kills it.
+func startProcess(t *testing.T, cmd *exec.Cmd, addr, logDir string) *child {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +73,7 @@ func startChild(t *testing.T, db, masterKey, logDir string) *child {
 	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(c.url + "/readyz"); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				return c
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -165,34 +164,10 @@ func buildServer(t *testing.T, dir string) string {
 // startServer runs `vsrp serve` from bin on db, as startChild does with the test binary.
 func startServer(t *testing.T, bin, db, logDir string) *child {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db)
 	cmd.Env = append(os.Environ(), "VSRP_ADMIN_TOKEN=crash-admin", "VSRP_MASTER_KEY="+importMasterKey)
-	logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("server-%d.log", time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, url: "http://" + addr}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(c.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-	}
-	t.Fatal("server never became ready")
-	return nil
+	return startProcess(t, cmd, addr, logDir)
 }
 
 // seedImportDB sets up, on a server whose clock runs importSeedAge behind, BINs, a campaign
