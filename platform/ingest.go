@@ -214,6 +214,9 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, ca
 		return nil, "type must be purchase, refund or reversal", nil
 	case in.Type != vsrp.Purchase && in.OriginalTransactionID == "":
 		return nil, "a " + in.Type + " needs originalTransactionId", nil
+	case in.Type == vsrp.Purchase && in.OriginalTransactionID != "":
+		// Stored, the reference would count the purchase against that original's refunds.
+		return nil, "a purchase takes no originalTransactionId (only a refund or reversal refers to an original)", nil
 	}
 	digits, ok := vsrp.MinorDigits(in.Currency)
 	if !ok {

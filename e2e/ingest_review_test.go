@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ingestAnswer is the answer of POST /admin/v1/transactions.
+type ingestAnswer struct {
+	Accepted, Duplicates, Rejected int
+	Errors                         []struct {
+		Row           int
+		TransactionID string
+		Reason        string
+	}
+}
+
+// ingestFixture is a running server with a campaign (an each offer: 10% back) and one enrolled
+// card, known by its cardId and its PAN.
+type ingestFixture struct {
+	h           *harness
+	cardID, pan string
+	other       string // a second enrolled card's id
+	at          string // a transaction time just after the enrollment
+}
+
+func newIngestFixture(t *testing.T) *ingestFixture {
+	t.Helper()
+	h := start(t)
+	h.loadBINs()
+	now := h.clock.Now()
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-IR", map[string]any{"campaignId": "CMP-IR", "name": "ingest review",
+		"timezone": "Asia/Shanghai", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly),
+		"endDate": now.AddDate(0, 0, 40).Format(time.DateOnly), "currency": "CNY", "aggregation": "card",
+		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-IR", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
+			"enrollEnd": now.Add(time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
+		"offers": []any{map[string]any{"offerId": "OF-IR", "name": "each", "billing": map[string]any{"period": "month"},
+			"match": map[string]any{}, "goal": map[string]any{"type": "each"}, "reward": map[string]any{"type": "Cash", "percent": 10}}},
+	}, http.StatusOK, nil)
+	a := h.createApp(map[string]any{"campaignIds": []string{"CMP-IR"}})
+	c := h.client(a)
+	ctx := context.Background()
+	f := &ingestFixture{h: h, pan: pan("411111", 501)}
+	for i, p := range []string{f.pan, pan("411111", 502)} {
+		ci, err := c.GetCardInfo(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Call(ctx, "enroll", map[string]any{"cardId": ci.CardID, "enrollmentGroupId": "EG-IR"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			f.cardID = ci.CardID
+		} else {
+			f.other = ci.CardID
+		}
+	}
+	h.clock.Advance(time.Minute)
+	f.at = h.clock.Now().Add(-time.Second).Format(time.RFC3339)
+	return f
+}
+
+// post sends a body and answers the status, the decoded answer and the raw body.
+func (f *ingestFixture) post(t *testing.T, ctype, body string) (int, ingestAnswer, string) {
+	t.Helper()
+	status, raw := f.h.adminRaw(http.MethodPost, "/admin/v1/transactions", ctype, body)
+	var ans ingestAnswer
+	_ = json.Unmarshal([]byte(raw), &ans)
+	return status, ans, raw
+}
+
+// rewards answers the campaign's rewards as "amount/status/voided" by their transaction.
+func (f *ingestFixture) rewards(t *testing.T) string {
+	t.Helper()
+	_, raw := f.h.adminRaw(http.MethodGet, "/admin/v1/rewards?campaignId=CMP-IR&limit=500", "application/json", "")
+	return raw
+}
+
+// adminRawHeader posts body with extra headers.
+func (h *harness) adminRawHeader(path, ctype string, header map[string]string, body string) (int, string) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	req.Header.Set("Content-Type", ctype)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		h.t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(got)
+}
+
+// txnRow is one transaction as a JSON object (NDJSON line or array element); amount is JSON.
+func (f *ingestFixture) txnRow(id, typ, orig, card, amount string) string {
+	return fmt.Sprintf(`{"transactionId":%q,"type":%q,"originalTransactionId":%q,"cardId":%q,"amount":%s,"currency":"CNY",`+
+		`"transactionTime":%q,"merchantId":"M","merchantName":"Shop","mcc":"5812","merchantCountry":"CN"}`, id, typ, orig, card, amount, f.at)
+}
+
+// A purchase that carries an originalTransactionId (a feed that fills the column on every row)
+// must not use up what can be refunded of that original: before, it was stored with the
+// reference and counted as a refund of it, so the original's own full refund was rejected as
+// "larger than what is left".
+func TestIngestPurchaseWithOriginalIDLeavesRefundsAlone(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	body := f.txnRow("P1", "purchase", "", f.cardID, "100") + "\n" +
+		f.txnRow("P2", "purchase", "P1", f.cardID, "100") + "\n" +
+		f.txnRow("R1", "refund", "P1", f.cardID, "100") + "\n"
+	status, ans, raw := f.post(t, "application/x-ndjson", body)
+	if status != http.StatusOK {
+		t.Fatalf("HTTP %d %s", status, raw)
+	}
+	for _, e := range ans.Errors {
+		if e.TransactionID == "R1" {
+			t.Errorf("the full refund of P1 was rejected: %s", raw)
+		}
+		if e.TransactionID == "P2" && !strings.Contains(e.Reason, "originalTransactionId") {
+			t.Errorf("P2 rejected without naming originalTransactionId: %s", raw)
+		}
+	}
+}
