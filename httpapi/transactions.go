@@ -243,7 +243,9 @@ func decodeRow(raw []byte) (platform.TxnInput, string) {
 		}
 		_ = json.Unmarshal(raw, &id)
 		in = platform.TxnInput{TransactionID: id.TransactionID}
-		return in, "unreadable row: " + strings.TrimPrefix(err.Error(), "json: ")
+		// The error may quote the value (an amount that is not a number): a card number in the
+		// wrong field is never shown back.
+		return in, "unreadable row: " + vsrp.MaskDigits(strings.TrimPrefix(err.Error(), "json: "), 12)
 	}
 	return in, ""
 }
