@@ -158,3 +158,20 @@ func TestIngestUnreadableAmountDoesNotShowCardNumber(t *testing.T) {
 		t.Errorf("the log shows the card number:\n%s", log)
 	}
 }
+
+// A CSV header that names a column twice says which value counts nowhere: the file is refused
+// with the column named, and nothing is stored. Before, the last column silently won (here the
+// row was stored with amount 2, the first amount column's 1 ignored).
+func TestIngestCSVRepeatedColumn(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	body := "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry,amount\n" +
+		"CD1,purchase," + f.cardID + ",1.00,CNY," + f.at + ",M,Shop,5812,CN,2.00\n"
+	status, _, raw := f.post(t, "text/csv", body)
+	if status != http.StatusBadRequest || !strings.Contains(raw, `amount`) {
+		t.Errorf("HTTP %d %s, want 400 naming the repeated column", status, raw)
+	}
+	if rewards := f.rewards(t); !strings.Contains(rewards, `"rewards":[]`) {
+		t.Errorf("a row of the refused file was stored: %s", rewards)
+	}
+}

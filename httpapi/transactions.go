@@ -295,6 +295,9 @@ func newCSVSource(body io.Reader) (*csvSource, error) {
 		if _, ok := csvFields[name]; !ok {
 			return nil, fmt.Errorf("unknown CSV column %q", name)
 		}
+		if slices.Contains(s.header[:i], name) { // which of the two values counts would be a guess
+			return nil, fmt.Errorf("CSV column %q appears more than once", name)
+		}
 		s.header[i] = name
 		if name == "transactionId" {
 			s.idAt = i
