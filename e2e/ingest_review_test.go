@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -173,5 +175,33 @@ func TestIngestCSVRepeatedColumn(t *testing.T) {
 	}
 	if rewards := f.rewards(t); !strings.Contains(rewards, `"rewards":[]`) {
 		t.Errorf("a row of the refused file was stored: %s", rewards)
+	}
+}
+
+// A compressed body (Content-Encoding: gzip, which the server does not decode) is refused as a
+// whole, naming the header. Before, NDJSON read the compressed bytes as lines: HTTP 200 with
+// every "line" of binary rejected as an unreadable row, as if the file itself were broken.
+func TestIngestCompressedBodyRefused(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write([]byte(f.txnRow("G1", "purchase", "", f.cardID, "1") + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ctype := range []string{"application/x-ndjson", "application/json", "text/csv"} {
+		status, raw := f.h.adminRawHeader("/admin/v1/transactions", ctype, map[string]string{"Content-Encoding": "gzip"}, gz.String())
+		if status/100 != 4 || !strings.Contains(raw, "Content-Encoding") {
+			t.Errorf("%s, gzip: HTTP %d %s, want a 4xx naming Content-Encoding", ctype, status, raw)
+		}
+	}
+	// identity is no encoding at all.
+	status, raw := f.h.adminRawHeader("/admin/v1/transactions", "application/x-ndjson", map[string]string{"Content-Encoding": "identity"},
+		f.txnRow("G2", "purchase", "", f.cardID, "1")+"\n")
+	if status != http.StatusOK || !strings.Contains(raw, `"accepted":1`) {
+		t.Errorf("Content-Encoding identity: HTTP %d %s", status, raw)
 	}
 }

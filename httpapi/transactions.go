@@ -28,6 +28,13 @@ type rowSource interface {
 }
 
 func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
+	// The body is read as it comes: compressed bytes would be read as rows of garbage.
+	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		var ve vsrp.ValidationError
+		ve.Add("Content-Encoding", "%q is not supported: send the file uncompressed", ce)
+		a.adminFail(w, r, &ve)
+		return
+	}
 	r.Body = withoutBOM(http.MaxBytesReader(w, r.Body, 8<<30)) // streamed: the limit only bounds a runaway upload
 	// A large file takes longer than the server's usual deadlines.
 	rc := http.NewResponseController(w)
