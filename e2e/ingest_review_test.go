@@ -205,3 +205,48 @@ func TestIngestCompressedBodyRefused(t *testing.T) {
 		t.Errorf("Content-Encoding identity: HTTP %d %s", status, raw)
 	}
 }
+
+// Edges of one file and of files in turn that the suite did not cover from the outside (they
+// pass): the same transactionId twice in one file (same content: one accepted and one
+// duplicate; other content: rejected as conflicting), a refund of a refund, a refund on another
+// card than its original's, and refunds that together pass the original across files.
+func TestIngestFileEdges(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	file := strings.Join([]string{
+		f.txnRow("P1", "purchase", "", f.cardID, "100"),
+		f.txnRow("P1", "purchase", "", f.cardID, "100.00"), // the same content written otherwise
+		f.txnRow("P2", "purchase", "", f.cardID, "50"),
+		f.txnRow("P2", "purchase", "", f.cardID, "51"),
+		f.txnRow("R1", "refund", "P1", f.cardID, "30"),
+		f.txnRow("R1b", "refund", "R1", f.cardID, "1"),   // a refund of a refund
+		f.txnRow("R2", "refund", "P1", f.other, "1"),     // another card than P1's
+		f.txnRow("V1", "reversal", "P1", f.cardID, "60"), // after a partial refund: 10 left
+	}, "\n") + "\n"
+	status, ans, raw := f.post(t, "application/x-ndjson", file)
+	want := map[int]string{4: "conflicting duplicate", 6: "refund of an unknown transaction", 7: "refund of an unknown transaction"}
+	if status != http.StatusOK || ans.Accepted != 4 || ans.Duplicates != 1 || ans.Rejected != len(want) {
+		t.Fatalf("HTTP %d %s, want 4 accepted, 1 duplicate, %d rejected", status, raw, len(want))
+	}
+	for _, e := range ans.Errors {
+		if !strings.HasPrefix(e.Reason, want[e.Row]) || want[e.Row] == "" {
+			t.Errorf("row %d (%s): %q, want %q", e.Row, e.TransactionID, e.Reason, want[e.Row])
+		}
+	}
+	state := f.rewards(t)
+	// The same file again changes nothing; a later file's refund may take what is left, not more.
+	if status, again, raw := f.post(t, "application/x-ndjson", file); status != http.StatusOK || again.Accepted != 0 ||
+		again.Duplicates != 5 || again.Rejected != 3 {
+		t.Errorf("the file again: HTTP %d %s, want 5 duplicates and the same 3 rejected", status, raw)
+	}
+	if after := f.rewards(t); after != state {
+		t.Errorf("the file again changed the rewards:\n%s\n%s", state, after)
+	}
+	if _, ans, raw := f.post(t, "application/x-ndjson", f.txnRow("R3", "refund", "P1", f.cardID, "10.01")+"\n"); ans.Rejected != 1 ||
+		!strings.Contains(raw, "larger than what is left") {
+		t.Errorf("a refund past what is left of P1: %s", raw)
+	}
+	if _, ans, raw := f.post(t, "application/x-ndjson", f.txnRow("R4", "refund", "P1", f.cardID, "10")+"\n"); ans.Accepted != 1 {
+		t.Errorf("a refund of exactly what is left of P1: %s", raw)
+	}
+}
