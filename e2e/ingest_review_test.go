@@ -23,8 +23,8 @@ type ingestAnswer struct {
 	}
 }
 
-// ingestFixture is a running server with a campaign (an each offer: 10% back) and one enrolled
-// card, known by its cardId and its PAN.
+// ingestFixture is a running server with a campaign (an each offer: 10% back) and two enrolled
+// cards: the first known by its cardId and its PAN, the other by its cardId.
 type ingestFixture struct {
 	h           *harness
 	cardID, pan string
@@ -77,7 +77,7 @@ func (f *ingestFixture) post(t *testing.T, ctype, body string) (int, ingestAnswe
 	return status, ans, raw
 }
 
-// rewards answers the campaign's rewards as "amount/status/voided" by their transaction.
+// rewards answers the campaign's rewards as the admin API lists them (the raw JSON).
 func (f *ingestFixture) rewards(t *testing.T) string {
 	t.Helper()
 	_, raw := f.h.adminRaw(http.MethodGet, "/admin/v1/rewards?campaignId=CMP-IR&limit=500", "application/json", "")
