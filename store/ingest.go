@@ -187,7 +187,8 @@ func (t *Tx) Txn(id string) (*TxnRow, error) {
 // Reversed answers the sum of the refunds and reversals stored against a purchase.
 func (t *Tx) Reversed(originalID string) (int64, error) {
 	var sum sql.NullInt64
-	err := t.queryRow(`SELECT SUM(amount) FROM transactions WHERE original_id = ? AND original_id <> ''`, originalID).Scan(&sum)
+	err := t.queryRow(`SELECT SUM(amount) FROM transactions WHERE original_id = ? AND original_id <> ''
+		AND type <> ?`, originalID, vsrp.Purchase).Scan(&sum)
 	return sum.Int64, t.s.wrap(err)
 }
 

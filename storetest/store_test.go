@@ -1703,3 +1703,28 @@ func TestReadyOnNewerSchema(t *testing.T) {
 		}
 	})
 }
+
+// Reversed sums the refunds and reversals of a purchase, never a purchase that names it (the
+// platform refuses such a purchase now; one stored before must not eat the original's refunds).
+func TestReversedCountsOnlyRefundsAndReversals(t *testing.T) {
+	t.Parallel()
+	Run(t, func(t *testing.T, s *store.Store) {
+		ctx := t.Context()
+		row := func(id, typ, original string, amount int64) *store.TxnRow {
+			return &store.TxnRow{Transaction: vsrp.Transaction{ID: id, CardID: "card_1", Type: typ, OriginalID: original,
+				Amount: amount, Currency: "CNY", Time: at(time.Minute), MerchantID: "M", MerchantName: "Shop", MCC: "5812",
+				MerchantCountry: "CN"}, Digest: id}
+		}
+		noErr(t, "WriteTx", s.WriteTx(ctx, func(tx *store.Tx) error {
+			if _, err := tx.InsertTxns([]*store.TxnRow{row("P1", vsrp.Purchase, "", 10000), row("P2", vsrp.Purchase, "P1", 10000),
+				row("R1", vsrp.Refund, "P1", 2500), row("V1", vsrp.Reversal, "P1", 500)}, at(time.Hour)); err != nil {
+				return err
+			}
+			got, err := tx.Reversed("P1")
+			if err == nil && got != 3000 {
+				t.Errorf("Reversed(P1) = %d, want 3000 (the refund and the reversal, not the purchase P2)", got)
+			}
+			return err
+		}))
+	})
+}
