@@ -71,6 +71,7 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		Accepted   int `json:"accepted"`
 		Duplicates int `json:"duplicates"`
 		Rejected   int `json:"rejected"`
+		Omitted    int `json:"errorsOmitted"` // rejected rows the server counted but did not list
 		Errors     []struct {
 			Row           int    `json:"row"`
 			TransactionID string `json:"transactionId"`
@@ -93,12 +94,16 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 	rows := res.Accepted + res.Duplicates + res.Rejected
 	fmt.Fprintf(rc.out, "%d rows in %s (%.0f rows/s): %d accepted, %d duplicates, %d rejected\n",
 		rows, elapsed.Round(time.Millisecond), float64(rows)/elapsed.Seconds(), res.Accepted, res.Duplicates, res.Rejected)
+	more := res.Omitted
 	for i, e := range res.Errors {
 		if i == c.Errors {
-			fmt.Fprintf(rc.out, "  … and %d more\n", len(res.Errors)-i)
+			more += len(res.Errors) - i
 			break
 		}
 		fmt.Fprintf(rc.out, "  row %d (%s): %s\n", e.Row, e.TransactionID, e.Reason)
+	}
+	if more > 0 {
+		fmt.Fprintf(rc.out, "  … and %d more\n", more)
 	}
 	if err == nil && res.Rejected > 0 {
 		// Scripts must be able to tell a file with bad rows from a clean one.

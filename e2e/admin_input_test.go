@@ -1,9 +1,17 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp/cli"
+	"github.com/vsrp-dev/vsrp/platform"
 )
 
 // Bad query parameters and bodies of the admin API answer 400 with the parameter named,
@@ -25,5 +33,53 @@ func TestAdminBadInput(t *testing.T) {
 	if status, body := h.adminRaw(http.MethodPost, "/admin/v1/transactions", "application/json", `[] trailing`); status != http.StatusBadRequest ||
 		!strings.Contains(body, "after the array") {
 		t.Errorf("a JSON array with data after it: HTTP %d %s, want 400", status, body)
+	}
+}
+
+// A file of more bad rows than the server lists answers every count, the first
+// MaxListedErrors rejected rows in row order (unreadable rows and rejected ones merged), and
+// how many more were rejected; the CLI says how many it did not show.
+func TestIngestListsTheFirstRejectedRows(t *testing.T) {
+	h := start(t)
+	at := h.clock.Now().UTC().Format(time.RFC3339)
+	const extra = 7
+	n := platform.MaxListedErrors + extra
+	var b strings.Builder
+	b.WriteString("transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n")
+	for i := 1; i <= n; i++ {
+		if i == 3 || i == n {
+			fmt.Fprintf(&b, "T%d,purchase,card_nope,10.00,CNY,%s,M,\"unclosed,5812,CN\n", i, at)
+			continue
+		}
+		fmt.Fprintf(&b, "T%d,purchase,card_nope,10.00,CNY,%s,M,Shop,5812,CN\n", i, at)
+	}
+	status, body := h.adminRaw(http.MethodPost, "/admin/v1/transactions", "text/csv", b.String())
+	var got struct {
+		Accepted, Rejected, ErrorsOmitted int
+		Errors                            []platform.RowError
+	}
+	if err := json.Unmarshal([]byte(body), &got); status != http.StatusOK || err != nil {
+		t.Fatalf("HTTP %d %.300s (%v)", status, body, err)
+	}
+	if got.Accepted != 0 || got.Rejected != n || len(got.Errors) != platform.MaxListedErrors || got.ErrorsOmitted != extra {
+		t.Fatalf("accepted %d, rejected %d, %d listed, %d omitted; want 0, %d, %d, %d", got.Accepted, got.Rejected,
+			len(got.Errors), got.ErrorsOmitted, n, platform.MaxListedErrors, extra)
+	}
+	for i, e := range got.Errors {
+		if e.Row != i+1 || (e.Row != 3 && e.TransactionID != fmt.Sprintf("T%d", i+1)) {
+			t.Fatalf("errors[%d] is row %d (%s), want row %d: the first rows in order", i, e.Row, e.TransactionID, i+1)
+		}
+	}
+	if r := got.Errors[2].Reason; !strings.Contains(r, "unreadable") {
+		t.Fatalf("row 3's reason %q, want the unreadable row's", r)
+	}
+	file := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := cli.Main([]string{"txn", "import", "--server", h.url, "--admin-token", h.admin, file}, &out, &errOut)
+	if want := fmt.Sprintf("… and %d more", n-20); code != 3 || !strings.Contains(out.String(), want) {
+		t.Fatalf("CLI: exit %d, %q; want exit 3 and %q", code, out.String(), want)
 	}
 }

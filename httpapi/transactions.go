@@ -100,6 +100,7 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	var unreadable []platform.RowError
+	unreadableRows := 0
 	batch := make([]platform.TxnInput, 0, ingestBatch)
 	first, row := 1, 0
 	// flush hands the batch (rows first…row) over; the next batch starts after row.
@@ -124,7 +125,10 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 			flush() // the batch so far ends before this row
 			row++
 			first = row + 1
-			unreadable = append(unreadable, platform.RowError{Row: row, TransactionID: in.TransactionID, Reason: reason})
+			if len(unreadable) < platform.MaxListedErrors { // the first ones by row; the rest are counted
+				unreadable = append(unreadable, platform.RowError{Row: row, TransactionID: in.TransactionID, Reason: reason})
+			}
+			unreadableRows++
 			continue
 		}
 		row++
@@ -139,24 +143,27 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	if ingestErr == nil {
 		ingestErr = prepareErr
 	}
+	sum.AddUnreadable(unreadable, unreadableRows)
+	if sum.Errors == nil {
+		sum.Errors = []platform.RowError{}
+	}
+	// An answer that is an error still says what was stored and rejected before it.
+	failure := func(e map[string]any) map[string]any {
+		out := map[string]any{"error": e, "accepted": sum.Accepted, "duplicates": sum.Duplicates, "rejected": sum.Rejected,
+			"errors": sum.Errors}
+		if sum.ErrorsOmitted > 0 {
+			out["errorsOmitted"] = sum.ErrorsOmitted
+		}
+		return out
+	}
 	if ingestErr != nil {
 		// The batches committed before the failure stay stored: say how far it got, and that
 		// sending the file again is safe (stored rows come back as duplicates).
 		status, code, msg, details := adminAnswer(r, ingestErr)
-		if sum.Errors == nil {
-			sum.Errors = []platform.RowError{}
-		}
-		writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "details": details,
-			"message": fmt.Sprintf("%s; %d rows were stored before it: sending the file again is safe", msg, sum.Accepted)},
-			"accepted": sum.Accepted, "duplicates": sum.Duplicates, "rejected": sum.Rejected, "errors": sum.Errors})
+		writeJSON(w, status, failure(map[string]any{"code": code, "details": details,
+			"message": fmt.Sprintf("%s; %d rows were stored before it: sending the file again is safe", msg, sum.Accepted)}))
 		return
 	}
-	sum.Rejected += len(unreadable)
-	sum.Errors = append(sum.Errors, unreadable...)
-	if sum.Errors == nil {
-		sum.Errors = []platform.RowError{}
-	}
-	slices.SortFunc(sum.Errors, func(a, b platform.RowError) int { return a.Row - b.Row })
 	if streamErr != nil {
 		// Rows before the break are stored and counted; say where reading stopped.
 		var tooBig *http.MaxBytesError
@@ -164,9 +171,8 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		if errors.As(streamErr, &tooBig) {
 			msg = fmt.Sprintf("reading stopped after row %d: body too large", row)
 		}
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"code": "invalid", "message": msg,
-			"details": []vsrp.FieldError{{Field: "body", Reason: msg}}}, "accepted": sum.Accepted, "duplicates": sum.Duplicates,
-			"rejected": sum.Rejected, "errors": sum.Errors})
+		writeJSON(w, http.StatusBadRequest, failure(map[string]any{"code": "invalid", "message": msg,
+			"details": []vsrp.FieldError{{Field: "body", Reason: msg}}}))
 		return
 	}
 	writeJSON(w, http.StatusOK, sum)

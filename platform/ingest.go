@@ -47,15 +47,33 @@ type IngestSummary struct {
 	Accepted   int        `json:"accepted"`
 	Duplicates int        `json:"duplicates"`
 	Rejected   int        `json:"rejected"`
-	Errors     []RowError `json:"errors"`
+	Errors     []RowError `json:"errors"` // the first MaxListedErrors rejected rows, by row
+	// ErrorsOmitted counts the rejected rows beyond those listed.
+	ErrorsOmitted int `json:"errorsOmitted,omitempty"`
 }
 
-// Add adds another batch's counts.
+// MaxListedErrors is how many rejected rows an ingestion lists, the first by row; the others
+// are counted. A file of millions of bad rows (a wrong column, another environment's cards)
+// then keeps the server's memory and the answer bounded.
+const MaxListedErrors = 10_000
+
+// Add adds the counts and errors of a later batch (whose rows follow this summary's).
 func (s *IngestSummary) Add(o IngestSummary) {
 	s.Accepted += o.Accepted
 	s.Duplicates += o.Duplicates
 	s.Rejected += o.Rejected
-	s.Errors = append(s.Errors, o.Errors...)
+	s.Errors = append(s.Errors, o.Errors[:min(len(o.Errors), max(0, MaxListedErrors-len(s.Errors)))]...)
+	s.ErrorsOmitted = s.Rejected - len(s.Errors)
+}
+
+// AddUnreadable adds the rows rejected before they reached a batch: rows of them, the first
+// of which are listed in row order. It keeps the first MaxListedErrors of all rejected rows.
+func (s *IngestSummary) AddUnreadable(listed []RowError, rows int) {
+	s.Rejected += rows
+	s.Errors = append(s.Errors, listed...)
+	slices.SortFunc(s.Errors, func(a, b RowError) int { return a.Row - b.Row })
+	s.Errors = slices.Clip(s.Errors[:min(len(s.Errors), MaxListedErrors)])
+	s.ErrorsOmitted = s.Rejected - len(s.Errors)
 }
 
 // statsEvery is how many accepted transactions go between refreshes of the planner's statistics.
