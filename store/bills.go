@@ -221,7 +221,8 @@ func (t *Tx) MoveReward(id string, from, to int, step, message string, expiresAt
 }
 
 // SettleBillStatus sets the bill's final status once every reward is final: 3 when none
-// failed, 4 when any did. A bill with rewards still in 1–3 keeps its status.
+// failed, 4 when any did, with settledAt the time it became so. A bill with rewards still in
+// 1–3 keeps its status.
 func (t *Tx) SettleBillStatus(billID string, now time.Time) error {
 	var open, failed int
 	if err := t.queryRow(`SELECT
@@ -236,7 +237,10 @@ func (t *Tx) SettleBillStatus(billID string, now time.Time) error {
 	if failed > 0 {
 		to = vsrp.BillException
 	}
-	_, err := t.exec(`UPDATE bills SET status = ?, settled_at = ? WHERE bill_id = ? AND status IN (2, 3, 4)`, to, micros(now), billID)
+	// Only a change of status is a settlement: a reward redeemed or expired on a bill already
+	// final must not move the time the bill was settled.
+	_, err := t.exec(`UPDATE bills SET status = ?, settled_at = ? WHERE bill_id = ? AND status IN (2, 3, 4) AND status <> ?`,
+		to, micros(now), billID, to)
 	return err
 }
 

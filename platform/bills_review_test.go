@@ -1,0 +1,90 @@
+package platform_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// A bill's settledAt is when it became final: a reward redeemed or expired afterwards changes
+// the reward, not the time the bill was settled.
+func TestBillSettledAtStaysAfterLaterRewardChanges(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		points := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 1}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 2)
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		buyAt(t, p, "T1", cards[0], "50", "5812", testNow.Add(time.Minute))
+		buyAt(t, p, "T2", cards[1], "50", "5812", testNow.Add(time.Minute))
+		r0 := rewardOfCard(t, p, f.a, cards[0])
+		generateAndApprove(t, p, r0.Bill.ID)
+		settledAt := testNow.Add(2 * time.Hour)
+		bill, err := newPlatformAt(t, st, settledAt).SettleBill(ctx, r0.Bill.ID, nil, vsrp.RewardSettled)
+		if err != nil || bill.Status != vsrp.BillSettled || !bill.SettledAt.Equal(settledAt) {
+			t.Fatalf("settle: %+v %v; want status 3 settled at %v", bill, err, settledAt)
+		}
+		// One reward is redeemed three hours later, the other expires two days later.
+		if err := newPlatformAt(t, st, testNow.Add(5*time.Hour)).UpdateRewardStatus(ctx, f.a, r0.ID, vsrp.RewardRedeemed, "used"); err != nil {
+			t.Fatal(err)
+		}
+		if err := newPlatformAt(t, st, testNow.Add(72*time.Hour)).RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r := rewardOfCard(t, p, f.a, cards[1]); r.Status != vsrp.RewardExpired {
+			t.Fatalf("points past expiredAt: status %d, want 7", r.Status)
+		}
+		got, err := st.BillByID(ctx, r0.Bill.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != vsrp.BillSettled || !got.SettledAt.Equal(settledAt) {
+			t.Fatalf("bill after a redemption and an expiry: status %d settledAt %v; want 3 and still %v", got.Status, got.SettledAt, settledAt)
+		}
+	})
+}
+
+// rewardOfCard answers the card's only reward as app a sees it.
+func rewardOfCard(t *testing.T, p *platform.Platform, a *vsrp.App, card string) *vsrp.Reward {
+	t.Helper()
+	page, err := p.ListRewards(context.Background(), a, platform.ListRewardsParams{CardID: card})
+	if err != nil || page.Total != 1 {
+		t.Fatalf("rewards of %s: %+v %v", card, page, err)
+	}
+	return page.Rewards[0]
+}
+
+// claimBefore is the last instant a claim is taken: a claim at it exactly succeeds, and the
+// scheduler running at that same instant leaves the reward alone.
+func TestClaimExactlyAtClaimBefore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "C1", b.cards[0], "5499")
+		generatedAt := time.Date(2027, 2, 1, 9, 30, 0, 0, time.UTC)
+		generateAndApprove(t, newPlatformAt(t, st, generatedAt), b.bill(t, "OF-COUPON").ID)
+		if _, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", []vsrp.RewardItem{{Type: "QR", Code: "Q1"}}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := generatedAt.AddDate(0, 0, 30)
+		at := newPlatformAt(t, st, deadline)
+		if err := at.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r := b.reward(t, b.cards[0], "OF-COUPON")
+		if _, confirmed, err := at.ClaimReward(ctx, b.a, r.ID); err != nil || confirmed != 1 {
+			t.Fatalf("claim at claimBefore exactly: %d %v, want 1 coupon", confirmed, err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-COUPON"); r.Status != vsrp.RewardSettled || len(r.Items) != 1 {
+			t.Fatalf("after the claim: status %d items %v; want 4 with one code", r.Status, r.Items)
+		}
+	})
+}
