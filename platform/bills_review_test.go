@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -85,6 +86,25 @@ func TestClaimExactlyAtClaimBefore(t *testing.T) {
 		}
 		if r := b.reward(t, b.cards[0], "OF-COUPON"); r.Status != vsrp.RewardSettled || len(r.Items) != 1 {
 			t.Fatalf("after the claim: status %d items %v; want 4 with one code", r.Status, r.Items)
+		}
+	})
+}
+
+// A page far past the end is an empty page, on both databases, whatever its number: the offset
+// (page × pageSize) must not wrap around to the first rows or to a database error.
+func TestListRewardsPageFarPastTheEnd(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		b.buy(t, "T1", b.cards[0], "5812")
+		for _, c := range []struct{ page, size int }{{1, 20}, {math.MaxInt / 20, 20}, {math.MaxInt/100 + 1, 100}, {math.MaxInt, 1}, {math.MaxInt, 100}} {
+			got, err := b.p.ListRewards(context.Background(), b.a, platform.ListRewardsParams{CardID: b.cards[0], Page: c.page, PageSize: c.size})
+			if err != nil {
+				t.Errorf("page %d of %d: %v, want an empty page", c.page, c.size, err)
+				continue
+			}
+			if got.Total != 1 || len(got.Rewards) != 0 || got.Page != c.page {
+				t.Errorf("page %d of %d: total %d, %d rewards, page %d; want 1, none, %d", c.page, c.size, got.Total, len(got.Rewards), got.Page, c.page)
+			}
 		}
 	})
 }

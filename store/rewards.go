@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"math"
 	"slices"
 	"strings"
 
@@ -120,7 +121,11 @@ func (s *Store) ListRewards(ctx context.Context, q vsrp.RewardQuery) ([]*vsrp.Re
 		from.WriteString(` AND b.end_date <= ?`)
 		args = append(args, q.BillEndDate)
 	}
-	rs, total, err := s.rewardPage(ctx, from.String(), args, q.PageSize, q.Page*q.PageSize)
+	offset := q.Page * q.PageSize
+	if q.PageSize > 0 && q.Page > math.MaxInt/q.PageSize {
+		offset = math.MaxInt // a page past any end: not an offset that wrapped round to a negative one
+	}
+	rs, total, err := s.rewardPage(ctx, from.String(), args, q.PageSize, offset)
 	if err != nil {
 		return nil, 0, err
 	}
