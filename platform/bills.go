@@ -289,6 +289,8 @@ func (p *Platform) ClaimReward(ctx context.Context, a *vsrp.App, rewardID string
 			return notClaimable("this reward was already claimed")
 		case rs.Status == vsrp.RewardExpired:
 			return notClaimable("the claim period has ended")
+		case rs.Status == vsrp.RewardNotMet && billStatus >= vsrp.BillGenerated:
+			return notClaimable("this reward did not meet its goal in its billing period")
 		case rs.Status < vsrp.RewardToSettle || billStatus < vsrp.BillApproved:
 			return notClaimable("the reward's bill is not approved yet")
 		case rs.Status != vsrp.RewardToSettle:

@@ -2,7 +2,10 @@ package platform_test
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +108,97 @@ func TestListRewardsPageFarPastTheEnd(t *testing.T) {
 			if got.Total != 1 || len(got.Rewards) != 0 || got.Page != c.page {
 				t.Errorf("page %d of %d: total %d, %d rewards, page %d; want 1, none, %d", c.page, c.size, got.Total, len(got.Rewards), got.Page, c.page)
 			}
+		}
+	})
+}
+
+// claimReward's code 1 says why: a claim-required reward that did not meet its goal, on a bill
+// already approved, is refused for that reason, not because "the bill is not approved yet".
+func TestClaimOfUnmetRewardSaysWhy(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+			"reward": map[string]any{"type": "Cash", "amount": 25, "claimRequired": true, "claimDays": 30}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 2)
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		buyAt(t, p, "MET", cards[0], "300", "5812", testNow.Add(time.Minute))
+		buyAt(t, p, "SHORT", cards[1], "10", "5812", testNow.Add(time.Minute))
+		short := rewardOfCard(t, p, f.a, cards[1])
+		generateAndApprove(t, p, short.Bill.ID)
+		_, _, err := p.ClaimReward(ctx, f.a, short.ID)
+		var ce *vsrp.Error
+		if code(err) != vsrp.CodeNotClaimable || !errors.As(err, &ce) || strings.Contains(ce.Detail, "not approved") {
+			t.Fatalf("claim of an unmet reward on an approved bill: %v; want code 1 that does not blame the bill's approval", err)
+		}
+		if _, _, err := p.ClaimReward(ctx, f.a, rewardOfCard(t, p, f.a, cards[0]).ID); err != nil {
+			t.Fatalf("claim of the met reward: %v", err)
+		}
+	})
+}
+
+// A reward reaching 4 is notified once: not again when the app reports the same status, nor
+// when the operator settles "all" afterwards, nor when it is redeemed or expires.
+func TestIssuedRewardNotifiedOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		hooks := hookPlatform(t, st)
+		urlA := hookURL("A")
+		if _, err := hooks.UpdateApp(ctx, f.a.ID, platform.AppSpec{NotifyURL: &urlA}); err != nil {
+			t.Fatal(err)
+		}
+		pts := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 1}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(pts), false); err != nil {
+			t.Fatal(err)
+		}
+		cards := enrolledCards(t, f, 2)
+		bindAll(t, f, "u", cards...)
+		appC := hookApp(t, hooks, "C", []string{"CMP-T"})
+		u, err := f.p.GetVuid(ctx, appC, "c-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.p.AddCard(ctx, appC, u.Vuid, cards[0]); err != nil {
+			t.Fatal(err)
+		}
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		buyAt(t, p, "T0", cards[0], "50", "5812", testNow.Add(time.Minute))
+		buyAt(t, p, "T1", cards[1], "50", "5812", testNow.Add(time.Minute))
+		r0, r1 := rewardOfCard(t, p, f.a, cards[0]), rewardOfCard(t, p, f.a, cards[1])
+		generateAndApprove(t, p, r0.Bill.ID)
+		// C reports r0 issued (A is told), twice; the operator then settles all (r1: A is told).
+		for range 2 {
+			if err := p.UpdateRewardStatus(ctx, appC, r0.ID, vsrp.RewardSettled, "issued by C"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.SettleBill(ctx, r0.Bill.ID, nil, vsrp.RewardSettled); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.UpdateRewardStatus(ctx, f.a, r1.ID, vsrp.RewardSettled, "again"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.UpdateRewardStatus(ctx, f.a, r0.ID, vsrp.RewardRedeemed, "used"); err != nil {
+			t.Fatal(err)
+		}
+		if err := newPlatformAt(t, st, testNow.Add(72*time.Hour)).RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ns, _, err := p.Notifications(ctx, "", 100, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, n := range ns {
+			got[n.RewardID+" to "+n.AppID]++
+		}
+		want := map[string]int{r0.ID + " to " + f.a.ID: 1, r1.ID + " to " + f.a.ID: 1}
+		if !maps.Equal(got, want) {
+			t.Fatalf("notifications %v, want %v", got, want)
 		}
 	})
 }
