@@ -329,6 +329,8 @@ func scenarioRewardsAPI(t *testing.T, h *harness) {
 	for what, params := range map[string]map[string]any{
 		"status 3":     {"vuid": user.Vuid, "status": 3},
 		"pageSize 101": {"vuid": user.Vuid, "status": 0, "pageSize": 101},
+		"pageSize 0":   {"vuid": user.Vuid, "status": 0, "pageSize": 0}, // 1 to 100 when sent; absent, 20
+		"page -1":      {"vuid": user.Vuid, "status": 0, "page": -1},
 	} {
 		wantCode(t, "listRewards with "+what, c.Call(ctx, "listRewards", params, nil), client.CodeInvalidParam)
 	}

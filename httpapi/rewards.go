@@ -116,7 +116,7 @@ func (a *API) listRewards(ctx context.Context, app *vsrp.App, payload []byte) (a
 		BillStartDate string `json:"billStartDate"`
 		BillEndDate   string `json:"billEndDate"`
 		Page          int    `json:"page"`
-		PageSize      int    `json:"pageSize"`
+		PageSize      *int   `json:"pageSize"`
 		Status        *int   `json:"status"`
 	}
 	if err := decodeParams(payload, &req); err != nil {
@@ -125,8 +125,14 @@ func (a *API) listRewards(ctx context.Context, app *vsrp.App, payload []byte) (a
 	if req.Status == nil {
 		return nil, vsrp.E(vsrp.CodeMissingParam)
 	}
+	size := 0 // absent: the platform's default
+	if req.PageSize != nil {
+		if size = *req.PageSize; size == 0 { // sent: 1 to 100 (contract 6.9)
+			return nil, vsrp.Errorf(vsrp.CodeInvalidParam, "page from 0; pageSize 1 to 100")
+		}
+	}
 	page, err := a.p.ListRewards(ctx, app, platform.ListRewardsParams{Vuid: req.Vuid, CardID: req.CardID, CampaignID: req.CampaignID,
-		BillStartDate: req.BillStartDate, BillEndDate: req.BillEndDate, Status: *req.Status, Page: req.Page, PageSize: req.PageSize})
+		BillStartDate: req.BillStartDate, BillEndDate: req.BillEndDate, Status: *req.Status, Page: req.Page, PageSize: size})
 	if err != nil {
 		return nil, err
 	}
