@@ -202,3 +202,35 @@ func TestIssuedRewardNotifiedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A code of the pool whose own expiredAt has passed is not handed out at a claim: the claim
+// takes the next code that is still good, and with none left the reward stays claimable.
+func TestClaimSkipsExpiredCodes(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		b := newBillFixture(t, st, 1)
+		ctx := context.Background()
+		b.buy(t, "C1", b.cards[0], "5499")
+		generatedAt := time.Date(2027, 2, 1, 9, 30, 0, 0, time.UTC)
+		generateAndApprove(t, newPlatformAt(t, st, generatedAt), b.bill(t, "OF-COUPON").ID)
+		claimAt := generatedAt.Add(24 * time.Hour)
+		if _, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", []vsrp.RewardItem{
+			{Type: "QR", Code: "Q-STALE", ExpiredAt: claimAt.Add(-time.Second)},
+			{Type: "QR", Code: "Q-AT", ExpiredAt: claimAt}}); err != nil {
+			t.Fatal(err)
+		}
+		p := newPlatformAt(t, st, claimAt)
+		r := b.reward(t, b.cards[0], "OF-COUPON")
+		if _, _, err := p.ClaimReward(ctx, b.a, r.ID); code(err) != vsrp.CodeNotClaimable {
+			t.Fatalf("claim with only expired codes: %v, want code 1 (no code left)", err)
+		}
+		if _, err := b.p.AddCodes(ctx, "CMP-T", "OF-COUPON", []vsrp.RewardItem{{Type: "QR", Code: "Q-GOOD"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.ClaimReward(ctx, b.a, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.reward(t, b.cards[0], "OF-COUPON"); len(r.Items) != 1 || r.Items[0].Code != "Q-GOOD" {
+			t.Fatalf("items %+v, want the one code still good (Q-GOOD)", r.Items)
+		}
+	})
+}

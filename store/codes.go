@@ -28,15 +28,16 @@ func (s *Store) AddCodes(ctx context.Context, offerID string, items []vsrp.Rewar
 }
 
 // TakeCodes hands n free codes of the offer's pool to the reward, oldest first, as its items
-// (status ISSUED). It answers false, taking none, when fewer than n are free. Concurrent
-// takers never get the same code: on PostgreSQL rows another taker holds are skipped.
+// (status ISSUED); a code whose own expiry has come is never handed out. It answers false,
+// taking none, when fewer than n are free. Concurrent takers never get the same code: on
+// PostgreSQL rows another taker holds are skipped.
 func (t *Tx) TakeCodes(offerID, rewardID string, n int, now time.Time) (bool, error) {
 	lock := ""
 	if t.s.engine == Postgres {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
 	rows, err := t.query(`SELECT code, type, expired_at FROM coupon_codes WHERE offer_id = ? AND reward_id = ''
-		ORDER BY added_at, code LIMIT ?`+lock, offerID, n)
+		AND (expired_at = 0 OR expired_at > ?) ORDER BY added_at, code LIMIT ?`+lock, offerID, micros(now), n)
 	if err != nil {
 		return false, err
 	}
