@@ -311,3 +311,57 @@ func TestLatePurchaseForGeneratedBillKeepsTotalLimit(t *testing.T) {
 		}
 	})
 }
+
+// A card that enrolls while a batch holding one of its purchases is being evaluated: the batch
+// read the card's campaigns before the enrollment committed, and the enrollment looked for the
+// card's transactions before the batch committed. Neither saw the other then; the purchase
+// (dated after the enrollment) must still earn its reward once both are committed.
+//
+// The batch is held after it read the campaigns (at reward_cards, which it writes for another
+// card's reward), the enrollment runs to its end, and only then does the batch commit.
+func TestEnrollDuringIngestOnPostgres(t *testing.T) {
+	st := storetest.Open(t, store.Postgres)
+	f := setup(t, st)
+	ctx := context.Background()
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
+		t.Fatal(err)
+	}
+	other := enrolledCards(t, f, 1)[0]
+	late, err := f.p.CardInfo(ctx, f.a, pan("411111115999999"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingester, enroller := newPlatformAt(t, st, testNow), newPlatformAt(t, storetest.Reopen(t, st), testNow.Add(time.Minute))
+	rows := []platform.TxnInput{purchase("OTHER", other, "100", testNow.Add(time.Minute)),
+		purchase("LATE", late.ID, "100", testNow.Add(3*time.Minute))} // dated after the enrollment below
+
+	h := holdLock(t, storetest.Reopen(t, st).DB(), `LOCK TABLE reward_cards IN SHARE MODE`)
+	defer h.release()
+	done := make(chan struct{})
+	var sum platform.IngestSummary
+	go func() {
+		defer close(done)
+		var err error
+		if sum, err = ingester.Ingest(ctx, rows, 1); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, blocker := waitBlocked(t, st.DB(), 0, done); blocker != h.pid {
+		t.Fatalf("the batch waits for process %d, not for the test's lock (%d): it is no longer held after reading the campaigns", blocker, h.pid)
+	}
+	if _, _, err := enroller.Enroll(ctx, f.a, late.ID, "EG-R", nil); err != nil {
+		t.Fatal(err)
+	}
+	h.release()
+	<-done
+	if sum.Accepted != 2 {
+		t.Fatalf("ingest: %+v", sum)
+	}
+	page, err := ingester.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: late.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Total != 1 || page.Rewards[0].EventCount != 1 || page.Rewards[0].Status != 1 {
+		t.Fatalf("rewards of the card that enrolled during the batch: %d; want one, met, for its purchase dated after the enrollment", page.Total)
+	}
+}

@@ -133,9 +133,11 @@ func (p *Platform) Commit(ctx context.Context, b *Batch) (IngestSummary, error) 
 		return sum, nil
 	}
 	var inner IngestSummary
+	var accepted []vsrp.Transaction
+	var seen map[string][]store.CardCampaign
+	var seenVersion int64
 	err := p.store.WriteTx(ctx, func(tx *store.Tx) error {
-		inner = IngestSummary{}
-		var accepted []vsrp.Transaction
+		inner, accepted = IngestSummary{}, nil
 		record := func(c *checked, reason string, dup bool) {
 			switch {
 			case dup:
@@ -199,10 +201,19 @@ func (p *Platform) Commit(ctx context.Context, b *Batch) (IngestSummary, error) 
 		if err := flush(); err != nil {
 			return err
 		}
-		return p.evaluate(ctx, tx, accepted, now)
+		if err := p.evaluate(ctx, tx, accepted, now); err != nil {
+			return err
+		}
+		seen, seenVersion = tx.EnrollmentsSeen()
+		return nil
 	})
 	if err != nil {
 		return IngestSummary{}, storeErr(err)
+	}
+	if err := p.catchUpEnrollments(ctx, seen, seenVersion, accepted, now); err != nil {
+		// The batch is stored; only purchases of cards that enrolled meanwhile wait for their
+		// next full evaluation.
+		p.log.ErrorContext(ctx, "evaluate the purchases of cards that enrolled during a batch", "err", err)
 	}
 	if after := p.ingested.Add(int64(inner.Accepted)); after/statsEvery != (after-int64(inner.Accepted))/statsEvery {
 		if err := p.store.RefreshStats(ctx); err != nil {
@@ -212,6 +223,47 @@ func (p *Platform) Commit(ctx context.Context, b *Batch) (IngestSummary, error) 
 	sum.Add(inner)
 	slices.SortFunc(sum.Errors, func(a, b RowError) int { return a.Row - b.Row })
 	return sum, nil
+}
+
+// catchUpEnrollments evaluates the batch's purchases for the campaigns their cards enrolled
+// in while the batch was being evaluated: after it read the cards' campaigns (seen, at
+// version) and before it committed. Enroll looks for the card's transactions dated after the
+// enrollment once the enrollment is committed, but cannot see a batch not yet committed; this
+// looks again once the batch is committed, so that of the two the later one sees the other.
+// Nothing is read beyond the version unless a card enrolled since.
+func (p *Platform) catchUpEnrollments(ctx context.Context, seen map[string][]store.CardCampaign, version int64,
+	accepted []vsrp.Transaction, now time.Time) error {
+	if seen == nil {
+		return nil
+	}
+	if v, err := p.store.EnrollmentVersion(ctx); err != nil || v == version {
+		return err
+	}
+	latest := map[string]time.Time{} // card → its latest purchase in the batch
+	for _, t := range accepted {
+		if t.Type == vsrp.Purchase && t.Time.After(latest[t.CardID]) {
+			latest[t.CardID] = t.Time
+		}
+	}
+	cards := slices.Sorted(maps.Keys(latest))
+	return p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		enrolled, err := tx.CardCampaigns(cards)
+		if err != nil {
+			return err
+		}
+		for _, card := range cards {
+			for _, e := range enrolled[card] {
+				known := slices.ContainsFunc(seen[card], func(s store.CardCampaign) bool { return s.CampaignID == e.CampaignID })
+				if known || e.EnrolledAt.After(latest[card]) {
+					continue
+				}
+				if err := p.evaluateCards(ctx, tx, []string{card}, nil, e.CampaignID, now); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // checkTxn validates a row without touching stored transactions; it answers a rejection

@@ -24,6 +24,22 @@ type Tx struct {
 	inserts []rewardInsert // rewards held to store many to a statement (flushRewards)
 	updates []rewardUpdate
 	held    map[string]bool // ids of the held inserts
+
+	// What CardCampaigns answered first for each card, and the version of the enrollments it
+	// first read (EnrollmentsSeen).
+	seen        map[string][]CardCampaign
+	seenVersion int64
+}
+
+// EnrollmentsSeen answers the campaigns CardCampaigns first answered for each card in this
+// transaction, and the version of the enrollments it first read; nil when it was not called.
+func (t *Tx) EnrollmentsSeen() (map[string][]CardCampaign, int64) { return t.seen, t.seenVersion }
+
+// EnrollmentVersion answers the version of the enrollments: it changes whenever a card enrolls.
+func (s *Store) EnrollmentVersion(ctx context.Context) (int64, error) {
+	var version int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(enrolled), 0) FROM enrollment_groups`).Scan(&version)
+	return version, s.wrap(err)
 }
 
 // errRetry makes WriteTx start the transaction over.
@@ -289,17 +305,24 @@ func (t *Tx) CardCampaigns(cardIDs []string) (map[string][]CardCampaign, error) 
 		return nil, t.s.wrap(err)
 	}
 	out, missing := t.s.enrolled.get(version, cardIDs)
-	if len(missing) == 0 {
-		return out, nil
+	if len(missing) > 0 {
+		read, err := t.readCardCampaigns(missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range missing {
+			out[c] = read[c]
+		}
+		t.s.enrolled.put(version, missing, read)
 	}
-	read, err := t.readCardCampaigns(missing)
-	if err != nil {
-		return nil, err
+	if t.seen == nil {
+		t.seen, t.seenVersion = make(map[string][]CardCampaign, len(cardIDs)), version
 	}
-	for _, c := range missing {
-		out[c] = read[c]
+	for _, c := range cardIDs {
+		if _, ok := t.seen[c]; !ok {
+			t.seen[c] = out[c]
+		}
 	}
-	t.s.enrolled.put(version, missing, read)
 	return out, nil
 }
 
