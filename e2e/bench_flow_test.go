@@ -12,16 +12,8 @@ import (
 // flowCampaign puts a campaign with one open group and one claim-required cash offer.
 func (h *harness) flowCampaign(id string) {
 	h.t.Helper()
-	now := time.Now()
-	h.adminDo(http.MethodPut, "/admin/v1/campaigns/"+id, map[string]any{"campaignId": id, "name": id, "timezone": "Asia/Shanghai",
-		"startDate": now.AddDate(0, 0, -40).Format(time.DateOnly), "endDate": now.AddDate(0, 0, 40).Format(time.DateOnly),
-		"currency": "CNY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-" + id, "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(24 * time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{map[string]any{"offerId": "OF-" + id, "name": "claim me", "billing": map[string]any{"period": "month"},
-			"match": map[string]any{}, "goal": map[string]any{"type": "each"},
-			"reward": map[string]any{"type": "Cash", "amount": 5, "claimRequired": true, "claimDays": 30}}},
-	}, http.StatusOK, nil)
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/"+id, openCampaign(id, time.Now(), monthlyOffer("OF-"+id, map[string]any{}, each,
+		map[string]any{"type": "Cash", "amount": 5, "claimRequired": true, "claimDays": 30})), http.StatusOK, nil)
 }
 
 // BenchmarkEnrollHTTP: encrypted enroll calls of new cards (by PAN) through the whole HTTP
@@ -43,7 +35,7 @@ func BenchmarkEnrollHTTP(b *testing.B) {
 		for pb.Next() {
 			var out map[string]any
 			card := pan("411111", int(n.Add(1)))
-			if err := c.Call(ctx, "enroll", map[string]any{"cardId": card, "enrollmentGroupId": "EG-CMP-BE"}, &out); err != nil {
+			if err := c.Call(ctx, "enroll", map[string]any{"cardId": card, "enrollmentGroupId": "EG-BE"}, &out); err != nil {
 				b.Error(err)
 				return
 			}
@@ -66,7 +58,7 @@ func BenchmarkClaimRewardHTTP(b *testing.B) {
 	for i := range b.N {
 		var out struct{ EnrollmentID string }
 		card := pan("411111", 500000+i)
-		if err := c.Call(ctx, "enroll", map[string]any{"cardId": card, "enrollmentGroupId": "EG-CMP-BC"}, &out); err != nil {
+		if err := c.Call(ctx, "enroll", map[string]any{"cardId": card, "enrollmentGroupId": "EG-BC"}, &out); err != nil {
 			b.Fatal(err)
 		}
 		txns = append(txns, map[string]any{"transactionId": fmt.Sprintf("BC-%d", i), "type": "purchase", "pan": card, "amount": 10,

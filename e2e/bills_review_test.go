@@ -15,19 +15,12 @@ func TestAmountsInMinorDigitsOfTheirUnit(t *testing.T) {
 	h.loadBINs()
 	now := h.clock.Now()
 	offer := func(id, mcc string, reward map[string]any) map[string]any {
-		return map[string]any{"offerId": id, "name": id, "billing": map[string]any{"period": "month"},
-			"match": map[string]any{"mcc": []string{mcc}}, "goal": map[string]any{"type": "each"}, "reward": reward}
+		return monthlyOffer(id, map[string]any{"mcc": []string{mcc}}, each, reward)
 	}
-	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-JPY", map[string]any{"campaignId": "CMP-JPY", "name": "yen",
-		"timezone": "Asia/Tokyo", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly),
-		"endDate": now.AddDate(0, 0, 40).Format(time.DateOnly), "currency": "JPY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-JPY", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(24 * time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{
-			offer("OF-YEN", "5812", map[string]any{"type": "Cash", "percent": 10}),
-			offer("OF-PT", "5499", map[string]any{"type": "Point", "percent": 1.5}),
-		},
-	}, http.StatusOK, nil)
+	doc := openCampaign("CMP-JPY", now, offer("OF-YEN", "5812", map[string]any{"type": "Cash", "percent": 10}),
+		offer("OF-PT", "5499", map[string]any{"type": "Point", "percent": 1.5}))
+	doc["timezone"], doc["currency"] = "Asia/Tokyo", "JPY"
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-JPY", doc, http.StatusOK, nil)
 	a := h.createApp(map[string]any{"campaignIds": []string{"CMP-JPY"}})
 	c := h.client(a)
 	ci, err := c.GetCardInfo(t.Context(), pan("411111", 91))

@@ -146,14 +146,8 @@ func TestKilledServerDeliversAfterRestart(t *testing.T) {
 	now := time.Now()
 	srv.admin(t, "PUT", "/admin/v1/bins", []map[string]any{{"bin": "41111111", "bid": "B1", "issuerName": "Bank",
 		"issuingCountryCode": "CN", "accountFundingSource": "C"}}, nil)
-	srv.admin(t, "PUT", "/admin/v1/campaigns/CMP-CRASH", map[string]any{"campaignId": "CMP-CRASH", "name": "crash",
-		"timezone": "Asia/Shanghai", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly), "endDate": now.AddDate(0, 0, 40).Format(time.DateOnly),
-		"currency": "CNY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-CRASH", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{map[string]any{"offerId": "OF-CRASH", "name": "each", "billing": map[string]any{"period": "month"},
-			"match": map[string]any{}, "goal": map[string]any{"type": "each"}, "reward": map[string]any{"type": "Cash", "amount": 5}}},
-	}, nil)
+	srv.admin(t, "PUT", "/admin/v1/campaigns/CMP-CRASH", openCampaign("CMP-CRASH", now,
+		monthlyOffer("OF-CRASH", map[string]any{}, each, map[string]any{"type": "Cash", "amount": 5})), nil)
 	var creds struct{ AppID, AppSecret, KeyID, PublicKeyPem string }
 	srv.admin(t, "POST", "/admin/v1/apps", map[string]any{"name": "crash", "scopes": []string{"user", "enroll", "reward"},
 		"ipWhitelist": []string{"127.0.0.1/32"}, "notifyUrl": rcv.URL + "/api/v1/reward/notification", "campaignIds": []string{"CMP-CRASH"}}, &creds)

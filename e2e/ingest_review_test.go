@@ -37,14 +37,8 @@ func newIngestFixture(t *testing.T) *ingestFixture {
 	h := start(t)
 	h.loadBINs()
 	now := h.clock.Now()
-	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-IR", map[string]any{"campaignId": "CMP-IR", "name": "ingest review",
-		"timezone": "Asia/Shanghai", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly),
-		"endDate": now.AddDate(0, 0, 40).Format(time.DateOnly), "currency": "CNY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-IR", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{map[string]any{"offerId": "OF-IR", "name": "each", "billing": map[string]any{"period": "month"},
-			"match": map[string]any{}, "goal": map[string]any{"type": "each"}, "reward": map[string]any{"type": "Cash", "percent": 10}}},
-	}, http.StatusOK, nil)
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-IR", openCampaign("CMP-IR", now,
+		monthlyOffer("OF-IR", map[string]any{}, each, map[string]any{"type": "Cash", "percent": 10})), http.StatusOK, nil)
 	a := h.createApp(map[string]any{"campaignIds": []string{"CMP-IR"}})
 	c := h.client(a)
 	ctx := context.Background()

@@ -191,22 +191,15 @@ func scenarioRewardsAPI(t *testing.T, h *harness) {
 	h.loadBINs()
 	now := h.clock.Now()
 	offer := func(id, mcc string, goal, reward map[string]any) map[string]any {
-		return map[string]any{"offerId": id, "name": "offer " + id, "billing": map[string]any{"period": "month"},
-			"match": map[string]any{"mcc": []string{mcc}}, "goal": goal, "reward": reward}
+		return monthlyOffer(id, map[string]any{"mcc": []string{mcc}}, goal, reward)
 	}
-	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-RW", map[string]any{"campaignId": "CMP-RW", "name": "rewards API",
-		"timezone": "Asia/Shanghai", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly),
-		"endDate": now.AddDate(0, 0, 40).Format(time.DateOnly), "currency": "CNY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-RW", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(24 * time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{
-			offer("OF-CASH", "5812", map[string]any{"type": "each"},
-				map[string]any{"type": "Cash", "amount": 5, "claimRequired": true, "claimDays": 30, "validityDays": 60, "provider": "Acme Bank", "code": "CASH5"}),
-			offer("OF-CPN", "5499", map[string]any{"type": "each"},
-				map[string]any{"type": "Coupon", "amount": 2, "claimRequired": true, "claimDays": 30, "validityDays": 90}),
-			offer("OF-SP", "5411", map[string]any{"type": "spend", "threshold": 300}, map[string]any{"type": "Cash", "percent": 10}),
-		},
-	}, http.StatusOK, nil)
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-RW", openCampaign("CMP-RW", now,
+		offer("OF-CASH", "5812", each,
+			map[string]any{"type": "Cash", "amount": 5, "claimRequired": true, "claimDays": 30, "validityDays": 60, "provider": "Acme Bank", "code": "CASH5"}),
+		offer("OF-CPN", "5499", each,
+			map[string]any{"type": "Coupon", "amount": 2, "claimRequired": true, "claimDays": 30, "validityDays": 90}),
+		offer("OF-SP", "5411", map[string]any{"type": "spend", "threshold": 300}, map[string]any{"type": "Cash", "percent": 10}),
+	), http.StatusOK, nil)
 	a := h.createApp(map[string]any{"campaignIds": []string{"CMP-RW"}})
 	c := h.client(a)
 	user, err := c.GetVuid(ctx, "008618600000077")

@@ -142,14 +142,8 @@ func TestShutdownRecordsWebhookInFlight(t *testing.T) {
 	h := start(t)
 	h.loadBINs()
 	now := h.clock.Now()
-	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-SD", map[string]any{"campaignId": "CMP-SD", "name": "shutdown",
-		"timezone": "Asia/Shanghai", "startDate": now.AddDate(0, 0, -40).Format(time.DateOnly),
-		"endDate": now.AddDate(0, 0, 40).Format(time.DateOnly), "currency": "CNY", "aggregation": "card",
-		"enrollmentGroups": []any{map[string]any{"enrollmentGroupId": "EG-SD", "name": "g", "enrollStart": now.Add(-time.Hour).Format(time.RFC3339),
-			"enrollEnd": now.Add(time.Hour).Format(time.RFC3339), "capacity": 0, "eligibility": map[string]any{}}},
-		"offers": []any{map[string]any{"offerId": "OF-SD", "name": "each", "billing": map[string]any{"period": "month"},
-			"match": map[string]any{}, "goal": map[string]any{"type": "each"}, "reward": map[string]any{"type": "Cash", "amount": 5}}},
-	}, http.StatusOK, nil)
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-SD", openCampaign("CMP-SD", now,
+		monthlyOffer("OF-SD", map[string]any{}, each, map[string]any{"type": "Cash", "amount": 5})), http.StatusOK, nil)
 	a := h.createApp(map[string]any{"notifyUrl": rcv.URL + "/api/v1/reward/notification", "campaignIds": []string{"CMP-SD"}})
 	c := h.client(a)
 	ctx := context.Background()
