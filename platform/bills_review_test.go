@@ -22,9 +22,7 @@ func TestBillSettledAtStaysAfterLaterRewardChanges(t *testing.T) {
 		f := setup(t, st)
 		ctx := context.Background()
 		points := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 1}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, points)
 		cards := enrolledCards(t, f, 2)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		buyAt(t, p, "T1", cards[0], "50", "5812", testNow.Add(time.Minute))
@@ -120,9 +118,7 @@ func TestClaimOfUnmetRewardSaysWhy(t *testing.T) {
 		ctx := context.Background()
 		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
 			"reward": map[string]any{"type": "Cash", "amount": 25, "claimRequired": true, "claimDays": 30}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spend)
 		cards := enrolledCards(t, f, 2)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		buyAt(t, p, "MET", cards[0], "300", "5812", testNow.Add(time.Minute))
@@ -152,9 +148,7 @@ func TestIssuedRewardNotifiedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		pts := offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10, "validityDays": 1}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(pts), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, pts)
 		cards := enrolledCards(t, f, 2)
 		bindAll(t, f, "u", cards...)
 		appC := hookApp(t, hooks, "C", []string{"CMP-T"})

@@ -33,9 +33,7 @@ func newBillFixture(t *testing.T, st *store.Store, cards int) *billFixture {
 	cash := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "validityDays": 30}})
 	coupon := offer("OF-COUPON", "each", map[string]any{"match": map[string]any{"mcc": []string{"5499"}},
 		"reward": map[string]any{"type": "Coupon", "amount": 1, "claimRequired": true, "claimDays": 30, "validityDays": 90}})
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(cash, coupon), false); err != nil {
-		t.Fatal(err)
-	}
+	applyOffers(t, f.p, cash, coupon)
 	ids := enrolledCards(t, f, cards)
 	u, err := f.p.GetVuid(ctx, f.a, "user-1")
 	if err != nil {
@@ -501,9 +499,7 @@ func TestRunDueWorkExpiresIssuedPointsAndCoupons(t *testing.T) {
 		cash := offer("OF-CASH", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "validityDays": 30}})
 		coupon := offer("OF-CPN", "each", map[string]any{"reward": map[string]any{"type": "Coupon", "amount": 1, "claimRequired": true,
 			"claimDays": 10, "validityDays": 30}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(points, cash, coupon), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, points, cash, coupon)
 		card := enrolledCards(t, f, 1)[0]
 		bindAll(t, f, "user", card)
 		f.p = newPlatformAt(t, st, testNow.Add(time.Hour))
@@ -643,9 +639,7 @@ func TestClaimWithoutClaimDaysHasNoDeadline(t *testing.T) {
 		f := setup(t, st)
 		ctx := context.Background()
 		cp := offer("OF-CP", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5, "claimRequired": true}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(cp), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, cp)
 		card := enrolledCards(t, f, 1)[0]
 		u, err := f.p.GetVuid(ctx, f.a, "u")
 		if err != nil {

@@ -44,9 +44,7 @@ func testGenerateIngestOrder(t *testing.T, limits map[string]any, generateDuring
 	st := storetest.Open(t, store.Postgres)
 	f := setup(t, st)
 	ctx := context.Background()
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", map[string]any{"limits": limits})), false); err != nil {
-		t.Fatal(err)
-	}
+	applyOffers(t, f.p, offer("OF-E", "each", map[string]any{"limits": limits}))
 	cards := enrolledCards(t, f, 50)
 	after := time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC)
 	p1, p2 := newPlatformAt(t, st, after), newPlatformAt(t, storetest.Reopen(t, st), after)
@@ -194,9 +192,7 @@ func TestConcurrentRefundsOnPostgres(t *testing.T) {
 	st := storetest.Open(t, store.Postgres)
 	f := setup(t, st)
 	ctx := context.Background()
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-		t.Fatal(err)
-	}
+	applyOffers(t, f.p, offer("OF-E", "each", nil))
 	card := enrolledCards(t, f, 1)[0]
 	ps := []*platform.Platform{newPlatformAt(t, st, testNow.Add(time.Hour)), newPlatformAt(t, storetest.Reopen(t, st), testNow.Add(time.Hour))}
 	at := testNow.Add(time.Minute)
@@ -323,9 +319,7 @@ func TestEnrollDuringIngestOnPostgres(t *testing.T) {
 	st := storetest.Open(t, store.Postgres)
 	f := setup(t, st)
 	ctx := context.Background()
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-		t.Fatal(err)
-	}
+	applyOffers(t, f.p, offer("OF-E", "each", nil))
 	other := enrolledCards(t, f, 1)[0]
 	late, err := f.p.CardInfo(ctx, f.a, pan("411111115999999"))
 	if err != nil {

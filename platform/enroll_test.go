@@ -253,9 +253,7 @@ func TestShowEnrollmentByUserKeepsToTheAppsIssuers(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-E", "each", nil))
 		cards := enrolledCards(t, f, 1) // issuer B1
 		vuid := bindAll(t, f, "u", cards...)
 		show := func() int {

@@ -89,9 +89,7 @@ func TestIngestRejections(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-E", "each", nil))
 		card := enrolledCards(t, f, 1)[0]
 		at := testNow.Add(-time.Hour)
 		good := purchase("T1", card, "100.00", at)
@@ -169,9 +167,7 @@ func TestMoneyIsExact(t *testing.T) {
 		ctx := context.Background()
 		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 0.3},
 			"reward": map[string]any{"type": "Cash", "percent": 33.3333}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spend)
 		card := enrolledCards(t, f, 1)[0]
 		at := testNow.Add(time.Minute)
 		ingest(t, f.p, []platform.TxnInput{purchase("A", card, "0.1", at), purchase("B", card, "0.2", at.Add(time.Second)),
@@ -742,9 +738,7 @@ func concurrentIngest(t *testing.T, st *store.Store, platformFor func(w int) *pl
 	// Evaluated incrementally: concurrent writers must not lose one another's purchases.
 	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
 		"reward": map[string]any{"type": "Cash", "amount": 25}})
-	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each, spend), false); err != nil {
-		t.Fatal(err)
-	}
+	applyOffers(t, f.p, each, spend)
 	cards := enrolledCards(t, f, 6)
 	var rows []platform.TxnInput
 	for i := range 120 {
@@ -1009,9 +1003,7 @@ func TestOfferChangeReevaluates(t *testing.T) {
 		f := setup(t, st)
 		ctx := context.Background()
 		v1 := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812", "5814"}}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(v1), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, v1)
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		a, b := purchase("A", card, "100", testNow.Add(time.Minute)), purchase("B", card, "100", testNow.Add(2*time.Minute))
@@ -1019,9 +1011,7 @@ func TestOfferChangeReevaluates(t *testing.T) {
 		ingest(t, p, []platform.TxnInput{a, b})
 		v2 := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812"}},
 			"reward": map[string]any{"type": "Cash", "percent": 20}})
-		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(v2), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, p, v2)
 		page, err := p.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: card, Status: 0})
 		if err != nil {
 			t.Fatal(err)
@@ -1038,16 +1028,11 @@ func TestOfferChangeReevaluates(t *testing.T) {
 func TestPurchaseAfterOfferChangeCountsUnderNewRules(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
-		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5812")), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spendOn("5812"))
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
-		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5411")), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, p, spendOn("5411"))
 		b := purchase("B", card, "100", testNow.Add(2*time.Minute))
 		b.MCC = "5411"
 		ingest(t, p, []platform.TxnInput{b})
@@ -1065,9 +1050,7 @@ func TestUnevaluatedChangeIsNotBuiltUpon(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spendOn("5812")), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spendOn("5812"))
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		ingest(t, p, []platform.TxnInput{purchase("A", card, "250", testNow.Add(time.Minute))})
@@ -1118,4 +1101,12 @@ func TestConcurrentIngestAcrossProcessesOnPostgres(t *testing.T) {
 	concurrentIngest(t, stores[0], func(w int) *platform.Platform {
 		return newPlatformAt(t, stores[w%3], testNow.Add(60*24*time.Hour))
 	})
+}
+
+// applyOffers applies the test campaign (rewardCampaign) with the offers.
+func applyOffers(t *testing.T, p *platform.Platform, offers ...map[string]any) {
+	t.Helper()
+	if _, err := p.ApplyCampaign(context.Background(), "CMP-T", rewardCampaign(offers...), false); err != nil {
+		t.Fatal(err)
+	}
 }

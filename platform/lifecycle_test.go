@@ -47,9 +47,7 @@ func TestGenerateConfirmsOnlyMetRewards(t *testing.T) {
 		ctx := context.Background()
 		spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
 			"reward": map[string]any{"type": "Cash", "amount": 25}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spend)
 		cards := enrolledCards(t, f, 2)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		buyAt(t, p, "MET-1", cards[0], "200", "5812", testNow.Add(time.Minute))
@@ -151,9 +149,7 @@ func TestClaimTakesOneCodePerUnit(t *testing.T) {
 		f := setup(t, st)
 		ctx := context.Background()
 		coupons := offer("OF-3", "each", map[string]any{"reward": map[string]any{"type": "Coupon", "amount": 3, "claimRequired": true}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(coupons), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, coupons)
 		cards := enrolledCards(t, f, 2)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		buyAt(t, p, "A", cards[0], "10", "5812", testNow.Add(time.Minute))
@@ -275,9 +271,7 @@ func TestBillsOrder(t *testing.T) {
 			return offer(id, "each", map[string]any{"billing": map[string]any{"period": "week"}})
 		}
 		month := func(id string) map[string]any { return offer(id, "each", nil) }
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(week("OF-A"), month("OF-B"), week("OF-C")), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, week("OF-A"), month("OF-B"), week("OF-C"))
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, time.Date(2027, 2, 10, 0, 0, 0, 0, time.UTC))
 		// February first, then January: bills are created in that order.
@@ -343,10 +337,8 @@ func TestIssuedRewardNotifiesOtherAppsNotTheReporter(t *testing.T) {
 		appC := hookApp(t, hooks, "C", []string{"CMP-T"})
 		appE := hookApp(t, hooks, "E", []string{"CMP-T"})
 		appN := hookApp(t, hooks, "N", []string{"CMP-OTHER"})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-CASH", "each", map[string]any{
-			"reward": map[string]any{"type": "Cash", "amount": 5}})), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-CASH", "each", map[string]any{
+			"reward": map[string]any{"type": "Cash", "amount": 5}}))
 		cards := enrolledCards(t, f, 2)
 		viaE, _, err := f.p.Enroll(ctx, appE, pan("411111116000001"), "EG-R", nil)
 		if err != nil {

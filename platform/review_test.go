@@ -33,9 +33,7 @@ func TestPurchaseDatedAfterEnrollmentIngestedBeforeIt(t *testing.T) {
 					o = offer("OF-spend", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
 						"reward": map[string]any{"type": "Cash", "amount": 20}})
 				}
-				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(o), false); err != nil {
-					t.Fatal(err)
-				}
+				applyOffers(t, f.p, o)
 				card, err := f.p.CardInfo(ctx, f.a, pan("411111115000001"))
 				if err != nil {
 					t.Fatal(err)
@@ -202,9 +200,7 @@ func TestBudgetAfterGeneration(t *testing.T) {
 		ctx := context.Background()
 		each := offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "amount": 5},
 			"limits": map[string]any{"budget": 10}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, each)
 		cards := enrolledCards(t, f, 3)
 		p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
 		jan, feb := time.Date(2027, 1, 15, 4, 0, 0, 0, time.UTC), time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC)
@@ -315,11 +311,8 @@ func TestCampaignDatesCannotRecutGeneratedPeriods(t *testing.T) {
 func TestRefundInAnotherCurrencyIsRejectedForIt(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
-		ctx := context.Background()
 		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"currencies": []string{"CNY", "JPY"}}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, each)
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		at := testNow.Add(time.Minute)

@@ -51,10 +51,7 @@ func rewardByTotal(t *testing.T, st *store.Store, card string, total int64) *vsr
 func TestListRewardsNewestFirst(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
-		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-E", "each", nil))
 		card := enrolledCards(t, f, 1)[0]
 		vuid := bindAll(t, f, "user", card)
 		// They arrive X, Y, Z (so are created in that order), but by transaction time Y comes
@@ -96,10 +93,7 @@ func TestListRewardsNewestFirst(t *testing.T) {
 func TestListRewardsDefaultPageSize(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
-		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each", nil)), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-E", "each", nil))
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		var rows []platform.TxnInput
@@ -213,9 +207,7 @@ func TestRewardsOfCampaignsNotGrantedAreInvisible(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, st *store.Store) {
 		f := setup(t, st)
 		ctx := context.Background()
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-T", "each", nil)), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, offer("OF-T", "each", nil))
 		docU := strings.NewReplacer("CMP-T", "CMP-U", "EG-R", "EG-U").Replace(string(rewardCampaign(offer("OF-U", "each",
 			map[string]any{"reward": map[string]any{"type": "Cash", "amount": 1, "claimRequired": true}}))))
 		if _, err := f.p.ApplyCampaign(ctx, "CMP-U", []byte(docU), false); err != nil {
@@ -298,9 +290,7 @@ func TestBudgetSpent(t *testing.T) {
 			"limits": map[string]any{"budget": 7}})
 		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812"}},
 			"reward": map[string]any{"type": "Cash", "amount": 4}, "limits": map[string]any{"budget": 8}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(spend, count, each), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, spend, count, each)
 		cards := enrolledCards(t, f, 3)
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		// The third card's purchase is the latest but arrives first: it loses its place.
@@ -364,9 +354,7 @@ func TestEachRefundedBelowMinAmountIsVoided(t *testing.T) {
 		f := setup(t, st)
 		ctx := context.Background()
 		each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 100}})
-		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
-			t.Fatal(err)
-		}
+		applyOffers(t, f.p, each)
 		card := enrolledCards(t, f, 1)[0]
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		at := testNow.Add(time.Minute)
