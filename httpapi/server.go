@@ -179,9 +179,14 @@ func outcomeOf(ctx context.Context) *outcome {
 	return &outcome{}
 }
 
-// wellFormedID accepts a client's request id of 1–64 characters [A-Za-z0-9._-].
+// wellFormedID accepts a client's request id of 1–64 characters [A-Za-z0-9._-] that holds
+// nothing that could be a card or phone number: the id goes on every log line of its request,
+// and a partner may well use an order reference or its auid as one. An id with a run of 11
+// digits or more (a mobile number without its country code), or of 12 or more grouped by dots,
+// dashes or underscores (a PAN written "4111-1111-1111-1111"), is replaced by the server's own,
+// which the answer's X-Request-Id then carries.
 func wellFormedID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+	if len(s) == 0 || len(s) > 64 || vsrp.MaskDigits(s, 11) != s {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
