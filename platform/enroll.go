@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/store"
@@ -103,7 +104,8 @@ func (p *Platform) panFor(ctx context.Context, e *vsrp.Eligibility, cardID strin
 }
 
 // extendedData checks userExtendedData: absent or null is none; otherwise a JSON object of at
-// most 4 KiB serialized (3009).
+// most 4 KiB serialized (3009). Text that is not UTF-8 answers 1003, as PostgreSQL's refusal of
+// it does in the store: SQLite would keep it, and the answer would depend on the database.
 func extendedData(raw json.RawMessage) ([]byte, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -111,6 +113,9 @@ func extendedData(raw json.RawMessage) ([]byte, error) {
 	}
 	if raw[0] != '{' {
 		return nil, vsrp.E(vsrp.CodeExtDataInvalid)
+	}
+	if !utf8.Valid(raw) {
+		return nil, vsrp.Errorf(vsrp.CodeInvalidParam, "text must be UTF-8 without NUL characters")
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil || compact.Len() > MaxExtendedData {
