@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,10 +111,10 @@ func TestAnotherAppsObjectsAnswerAsMissing(t *testing.T) {
 
 // onBothDatabases runs the scenario on SQLite and, when VSRP_TEST_POSTGRES_URL names a server,
 // on a fresh PostgreSQL database.
-func onBothDatabases(t *testing.T, scenario func(*testing.T, *harness)) {
+func onBothDatabases(t *testing.T, scenario func(*testing.T, *harness), opts ...option) {
 	t.Run("SQLite", func(t *testing.T) {
 		t.Parallel()
-		scenario(t, start(t))
+		scenario(t, start(t, opts...))
 	})
 	t.Run("PostgreSQL", func(t *testing.T) {
 		base := os.Getenv("VSRP_TEST_POSTGRES_URL")
@@ -122,10 +123,10 @@ func onBothDatabases(t *testing.T, scenario func(*testing.T, *harness)) {
 		}
 		t.Parallel()
 		dsn := freshPostgres(t, base)
-		scenario(t, start(t, func(c *server.Config) {
+		scenario(t, start(t, append(append([]option{}, opts...), func(c *server.Config) {
 			c.DB = dsn
 			c.MasterKey = newMasterKey()
-		}))
+		})...))
 	})
 }
 
@@ -423,4 +424,76 @@ func TestExtendedDataNotUTF8(t *testing.T) {
 			t.Errorf("enroll after the refused one: %+v %v, want a first enrollment", enr, err)
 		}
 	})
+}
+
+// TestSecretRotationRacesLeaveNoRefreshToken: the old appSecret stops working at once, and
+// refresh tokens issued before a rotation renew nothing (RotateSecret). Neither may a getToken
+// that checked the old secret while the rotation committed, nor a refreshToken exchanged while
+// it committed, leave a refresh token that still renews once the rotation is done: such a
+// token would let whoever holds the leaked secret renew for ever.
+func TestSecretRotationRacesLeaveNoRefreshToken(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, h *harness) {
+		a := h.createApp(nil)
+		rotate := func() {
+			var rotated struct {
+				AppSecret string `json:"appSecret"`
+			}
+			h.adminDo(http.MethodPost, "/admin/v1/apps/"+a.AppID+"/secret", nil, http.StatusOK, &rotated)
+			a.AppSecret = rotated.AppSecret
+		}
+		// outlived counts the refresh tokens that still renew now that the rotation is done
+		// (checked before the next rotation, which revokes every refresh token of the app).
+		outlived := map[string]int{}
+		check := func(what string, toks []string) {
+			for _, rt := range toks {
+				if rt == "" {
+					continue
+				}
+				if code, _ := h.refresh(rt); code == 0 {
+					outlived[what]++
+				}
+			}
+		}
+		const rounds, n = 12, 8
+		for range rounds {
+			h.clock.Advance(time.Minute) // out of the failed attempts' window: the old secret fails too
+			// getToken with the secret that the concurrent rotation replaces.
+			secret := a.AppSecret
+			got := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					ans := h.raw(http.MethodPost, "/api/v1/auth/getToken", nil, mustJSON(map[string]string{"appId": a.AppID, "appSecret": secret}))
+					var tk tokens
+					if ans.Code == 0 && json.Unmarshal(ans.Data, &tk) == nil {
+						got[i] = tk.RefreshToken
+					}
+				})
+			}
+			wg.Go(rotate)
+			wg.Wait()
+			check("getToken", got)
+
+			// refreshToken of pairs issued before the concurrent rotation.
+			pairs := make([]tokens, n)
+			for i := range pairs {
+				pairs[i] = h.getToken(a)
+			}
+			for i := range n {
+				wg.Go(func() {
+					got[i] = ""
+					if code, tk := h.refresh(pairs[i].RefreshToken); code == 0 {
+						got[i] = tk.RefreshToken
+					}
+				})
+			}
+			wg.Go(rotate)
+			wg.Wait()
+			check("refreshToken", got)
+		}
+		for what, k := range outlived {
+			t.Errorf("%d refresh tokens answered by a %s that raced a secret rotation still renewed after it", k, what)
+		}
+	}, func(c *server.Config) { c.Platform.TokensPerHour = 100000 })
 }

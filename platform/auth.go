@@ -11,6 +11,7 @@ import (
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/envelope"
+	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/vault"
 )
 
@@ -53,7 +54,11 @@ func (p *Platform) GetToken(ctx context.Context, appID, secret string, ip netip.
 		return nil, vsrp.E(vsrp.CodeBadCredentials)
 	}
 	pair, toks := p.newPair(a, vault.NewID("fam_"), 0, now)
-	issued, err := p.store.IssueTokens(ctx, a.ID, now.Add(-time.Hour), p.cfg.TokensPerHour, toks...)
+	issued, err := p.store.IssueTokensForSecret(ctx, a.ID, a.SecretHash, now.Add(-time.Hour), p.cfg.TokensPerHour, toks...)
+	if errors.Is(err, store.ErrSecretChanged) { // rotated since the check: the secret is the old one
+		p.failures.Add(failKey, now)
+		return nil, vsrp.E(vsrp.CodeBadCredentials)
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}

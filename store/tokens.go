@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/vsrp-dev/vsrp"
@@ -17,12 +18,32 @@ func (s *Store) InsertTokens(ctx context.Context, toks ...*vsrp.Token) error {
 // since the time; it answers false then. Concurrent callers take turns (the app's row is
 // locked on PostgreSQL; SQLite writers are serial), so the limit holds across processes.
 func (s *Store) IssueTokens(ctx context.Context, appID string, since time.Time, limit int, toks ...*vsrp.Token) (bool, error) {
+	return s.IssueTokensForSecret(ctx, appID, "", since, limit, toks...)
+}
+
+// ErrSecretChanged is IssueTokensForSecret's answer when the app's secret is no longer the one
+// the caller checked: a rotation came between the check and the issue.
+var ErrSecretChanged = errors.New("the app's secret changed")
+
+// IssueTokensForSecret is IssueTokens for a caller that checked the appSecret against
+// secretHash: in the same transaction, after the app's row is locked, the app's secret must
+// still be that one, or it answers ErrSecretChanged and issues nothing. Without this a getToken
+// that checked the old secret while a rotation committed would store a pair the rotation never
+// saw, whose refresh token would outlive the secret. An empty secretHash checks nothing.
+func (s *Store) IssueTokensForSecret(ctx context.Context, appID, secretHash string, since time.Time, limit int, toks ...*vsrp.Token) (bool, error) {
 	issued := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		lock := ``
 		if s.engine == Postgres {
-			if _, err := tx.ExecContext(ctx, s.q(`SELECT app_id FROM apps WHERE app_id = ? FOR UPDATE`), appID); err != nil {
-				return s.wrap(err)
-			}
+			lock = ` FOR UPDATE`
+		}
+		var current string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT secret_hash FROM apps WHERE app_id = ?`+lock), appID).Scan(&current)
+		if err != nil && !(err == sql.ErrNoRows && secretHash == "") {
+			return s.wrap(err)
+		}
+		if secretHash != "" && current != secretHash {
+			return ErrSecretChanged
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, s.q(issuedSince), appID, micros(since)).Scan(&n); err != nil {
@@ -69,6 +90,14 @@ func (s *Store) Token(ctx context.Context, hash []byte) (*vsrp.Token, error) {
 func (s *Store) ExchangeRefresh(ctx context.Context, hash []byte, now time.Time, next ...*vsrp.Token) (bool, error) {
 	won := false
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.engine == Postgres && len(next) > 0 {
+			// Queue behind a secret rotation of the app (SetAppSecrets updates the app's row
+			// first): the successors are then either stored before the rotation revokes the
+			// app's refresh tokens, or the rotation has revoked this one.
+			if _, err := tx.ExecContext(ctx, s.q(`SELECT app_id FROM apps WHERE app_id = ? FOR SHARE`), next[0].AppID); err != nil {
+				return s.wrap(err)
+			}
+		}
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE tokens SET used_at = ? WHERE hash = ? AND kind = 'refresh'
 			AND used_at = 0 AND revoked = 0`), micros(now), hash)
 		if err != nil {
