@@ -455,7 +455,7 @@ func TestSecretRotationRacesLeaveNoRefreshToken(t *testing.T) {
 				}
 			}
 		}
-		const rounds, n = 12, 8
+		const rounds, n = 4, 8
 		for range rounds {
 			h.clock.Advance(time.Minute) // out of the failed attempts' window: the old secret fails too
 			// getToken with the secret that the concurrent rotation replaces.
