@@ -126,6 +126,9 @@ func (p *Platform) SettleBill(ctx context.Context, billID string, results []Sett
 		if r.Status != vsrp.RewardSettled && r.Status != vsrp.RewardFailed {
 			ve.Add(fmt.Sprintf("results[%d].status", i), "must be 4 (settled) or 5 (failed)")
 		}
+		if !plainText(r.Message) {
+			ve.Add(fmt.Sprintf("results[%d].message", i), "must be UTF-8 text without NUL characters")
+		}
 	}
 	if err := ve.Err(); err != nil {
 		return nil, err
@@ -355,6 +358,9 @@ func notClaimable(why string) error { return &vsrp.Error{Code: vsrp.CodeNotClaim
 func (p *Platform) UpdateRewardStatus(ctx context.Context, a *vsrp.App, rewardID string, status int, msg string) error {
 	if status != vsrp.RewardSettled && status != vsrp.RewardFailed && status != vsrp.RewardRedeemed {
 		return vsrp.E(vsrp.CodeStatusChange)
+	}
+	if !plainText(msg) {
+		return vsrp.Errorf(vsrp.CodeInvalidParam, "message must be UTF-8 text without NUL characters")
 	}
 	r, err := p.ShowReward(ctx, a, rewardID)
 	if err != nil {

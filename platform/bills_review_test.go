@@ -228,3 +228,34 @@ func TestClaimSkipsExpiredCodes(t *testing.T) {
 		}
 	})
 }
+
+// A message with a NUL character (or bytes that are not UTF-8) is refused the same way on both
+// databases, by the app (1003) and by the operator (a validation error), and nothing moves.
+func TestMessagesMustBePlainText(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		applyOffers(t, f.p, offer("OF-PTS", "each", map[string]any{"reward": map[string]any{"type": "Point", "amount": 10}}))
+		cards := enrolledCards(t, f, 1)
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		buyAt(t, p, "T1", cards[0], "50", "5812", testNow.Add(time.Minute))
+		r := rewardOfCard(t, p, f.a, cards[0])
+		generateAndApprove(t, p, r.Bill.ID)
+		for _, msg := range []string{"issued\x00", "issued \xff"} {
+			if err := p.UpdateRewardStatus(ctx, f.a, r.ID, vsrp.RewardSettled, msg); code(err) != vsrp.CodeInvalidParam {
+				t.Errorf("updateRewardStatus with message %q: %v, want 1003", msg, err)
+			}
+			var ve *vsrp.ValidationError
+			_, err := p.SettleBill(ctx, r.Bill.ID, []platform.SettleResult{{RewardID: r.ID, Status: vsrp.RewardSettled, Message: msg}}, 0)
+			if !errors.As(err, &ve) || ve.Problems[0].Field != "results[0].message" {
+				t.Errorf("settle with message %q: %v, want a validation error on results[0].message", msg, err)
+			}
+		}
+		if got := rewardOfCard(t, p, f.a, cards[0]); got.Status != vsrp.RewardSettling {
+			t.Fatalf("status %d after the refused messages, want still 3", got.Status)
+		}
+		if err := p.UpdateRewardStatus(ctx, f.a, r.ID, vsrp.RewardSettled, "issued 已发放"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

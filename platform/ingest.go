@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/engine"
@@ -273,7 +272,7 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, ca
 		{"originalTransactionId", in.OriginalTransactionID}, {"cardId", in.CardID}, {"pan", in.PAN},
 		{"currency", in.Currency}, {"transactionTime", in.TransactionTime}, {"merchantId", in.MerchantID},
 		{"merchantName", in.MerchantName}, {"mcc", in.MCC}, {"merchantCountry", in.MerchantCountry}} {
-		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) {
+		if !plainText(f.v) {
 			return nil, f.name + " is not UTF-8 text (or holds a NUL character)", nil
 		}
 	}

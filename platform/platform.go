@@ -9,9 +9,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/envelope"
@@ -120,3 +122,7 @@ func (p *Platform) privateKey(k *vsrp.AppKey) (*rsa.PrivateKey, error) {
 	p.keys.Store(k.ID, priv)
 	return priv, nil
 }
+
+// plainText reports whether s can be stored as text on both databases: UTF-8 without NUL
+// characters (PostgreSQL refuses both, SQLite would keep them).
+func plainText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
