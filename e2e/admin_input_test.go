@@ -83,3 +83,29 @@ func TestIngestListsTheFirstRejectedRows(t *testing.T) {
 		t.Fatalf("CLI: exit %d, %q; want exit 3 and %q", code, out.String(), want)
 	}
 }
+
+// One element of a JSON array longer than a row may be (64 KiB) stops reading there with 400,
+// the rows before it counted, instead of being held whole in memory; rows of any number before
+// it are read as usual.
+func TestIngestJSONArrayRowTooLong(t *testing.T) {
+	h := start(t)
+	at := h.clock.Now().UTC().Format(time.RFC3339)
+	row := func(id, name string) string {
+		return fmt.Sprintf(`{"transactionId":%q,"type":"purchase","cardId":"card_nope","amount":"10.00","currency":"CNY",`+
+			`"transactionTime":%q,"merchantId":"M","merchantName":%q,"mcc":"5812","merchantCountry":"CN"}`, id, at, name)
+	}
+	rows := make([]string, 0, 2002)
+	for i := range 2000 { // 2,000 ordinary rows: far more than 64 KiB together
+		rows = append(rows, row(fmt.Sprintf("T%d", i), "Shop"))
+	}
+	rows = append(rows, row("HUGE", strings.Repeat("x", 1<<20)), row("AFTER", "Shop"))
+	status, body := h.adminRaw(http.MethodPost, "/admin/v1/transactions", "application/json", "["+strings.Join(rows, ",")+"]")
+	var got struct {
+		Rejected int
+		Error    struct{ Message string }
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || status != http.StatusBadRequest ||
+		got.Rejected != 2000 || !strings.Contains(got.Error.Message, "after row 2000") || !strings.Contains(got.Error.Message, "longer than 64 KiB") {
+		t.Fatalf("HTTP %d %.400s (%v); want 400 after row 2000 for a row longer than 64 KiB, the 2,000 rows before it counted", status, body, err)
+	}
+}

@@ -179,18 +179,37 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 }
 
 // jsonSource reads a JSON array of transactions. A row that is JSON but not a transaction is
-// rejected on its own; broken JSON ends the stream (nothing after it can be told apart).
+// rejected on its own; broken JSON ends the stream (nothing after it can be told apart), and
+// so does a row longer than maxJSONRow: the decoder holds a whole element in memory.
 type jsonSource struct {
-	dec *json.Decoder
+	dec  *json.Decoder
+	body *rowBound
 }
 
 func newJSONArraySource(body io.Reader) (*jsonSource, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(body, 1<<16))
+	bound := &rowBound{r: bufio.NewReaderSize(body, 1<<16)}
+	dec := json.NewDecoder(bound)
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('[') {
 		return nil, errors.New("want a JSON array of transactions (or NDJSON with Content-Type application/x-ndjson, or text/csv)")
 	}
-	return &jsonSource{dec: dec}, nil
+	return &jsonSource{dec: dec, body: bound}, nil
+}
+
+// rowBound fails a read that would take the decoder more than maxJSONRow (and a buffer's
+// worth of read-ahead) past the start of the current row.
+type rowBound struct {
+	r          io.Reader
+	read, from int64 // bytes read; where the current row starts
+}
+
+func (b *rowBound) Read(p []byte) (int, error) {
+	if b.read-b.from > maxJSONRow+64<<10 {
+		return 0, fmt.Errorf("a row longer than %d KiB", maxJSONRow>>10)
+	}
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
 }
 
 func (s *jsonSource) next() (platform.TxnInput, string, error) {
@@ -203,6 +222,7 @@ func (s *jsonSource) next() (platform.TxnInput, string, error) {
 		}
 		return platform.TxnInput{}, "", io.EOF
 	}
+	s.body.from = s.dec.InputOffset()
 	var raw json.RawMessage
 	if err := s.dec.Decode(&raw); err != nil {
 		return platform.TxnInput{}, "", err
