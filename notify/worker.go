@@ -313,9 +313,13 @@ func firstAttempt(n *store.Notification, now time.Time) time.Time {
 	return n.FirstAttemptAt
 }
 
-// attempt signs and posts n once.
+// attempt signs and posts n once, all of it within the attempt's timeout: the look-up of the
+// target too, for an attempt that outlived its lease could send while another worker, having
+// taken the row over, sends it as well.
 func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
-	target, err := w.cfg.Target(ctx, n.AppID)
+	actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	target, err := w.cfg.Target(actx, n.AppID)
 	if err != nil {
 		var perm *PermanentError
 		return outcome{permanent: errors.As(err, &perm), text: "webhook secret unavailable", cause: err}
@@ -335,8 +339,6 @@ func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
 		return outcome{text: "cannot sign: " + strings.TrimPrefix(err.Error(), "notify: ")}
 	}
 
-	actx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, dest, bytes.NewReader(body))
 	if err != nil {
 		return outcome{permanent: true, text: "notify URL is not usable"}
