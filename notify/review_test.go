@@ -60,6 +60,26 @@ func TestReviewSignatureFromTheContract(t *testing.T) {
 	}
 }
 
+// A receiver whose framework writes a UTF-8 byte-order mark before its JSON (PHP files saved
+// by Windows editors do; the platform itself reads admin bodies with one, see e2e/bom_test.go)
+// answered code 0: the message is delivered, not retried for a day and then failed.
+func TestReviewAnswerWithByteOrderMark(t *testing.T) {
+	s := storetest.Open(t, store.SQLite)
+	b := setup(t, s, answerJSON(200, "\ufeff{\"code\":0,\"message\":\"success\"}"), nil)
+	n := b.enqueue(t, "rwd_bom")
+	b.runOnce(t, 1)
+	if row := b.read(t, n.ID); row.Status != store.NotificationDelivered {
+		t.Errorf("answer 200 with a BOM and code 0: status %s, last_error %q; want delivered", row.Status, row.LastError)
+	}
+	// The mark does not turn a refusal into a success.
+	b2 := setup(t, s, answerJSON(200, "\ufeff{\"code\":1}"), nil)
+	m := b2.enqueue(t, "rwd_bom_refused")
+	b2.runOnce(t, 1)
+	if row := b2.read(t, m.ID); row.Status != store.NotificationPending || row.LastError == "" {
+		t.Errorf("answer 200 with a BOM and code 1: %+v; want pending, to retry", row)
+	}
+}
+
 // The attempt's timeout bounds all of one attempt, the look-up of the app's target included:
 // a worker whose look-up hangs past its lease (a stalled database connection) must not send
 // afterwards, when another worker has taken the row over and may be sending it at that very

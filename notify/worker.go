@@ -366,7 +366,9 @@ func (w *Worker) attempt(ctx context.Context, n *store.Notification) outcome {
 		var a struct {
 			Code *int64 `json:"code"`
 		}
-		switch err := json.Unmarshal(answer, &a); {
+		// A byte-order mark is not part of the JSON (RFC 8259 lets parsers ignore it): PHP
+		// files saved by Windows editors send one before whatever they print.
+		switch err := json.Unmarshal(bytes.TrimPrefix(answer, []byte("\ufeff")), &a); {
 		case err != nil || a.Code == nil:
 			o.text = fmt.Sprintf("HTTP %d: the answer is not JSON with a numeric code", resp.StatusCode)
 		case *a.Code != 0:
