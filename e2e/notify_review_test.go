@@ -181,6 +181,25 @@ func TestReviewWebhookSecretRotationSignsRetries(t *testing.T) {
 		t.Errorf("redelivery past 24 h: %d signatures, new verifies %v, old %v, id %q", n, okNew, okOld, again.header.Get("webhook-id"))
 	}
 	waitStatus(t, h, id, "delivered")
+
+	// The webhook log lines (one per attempt) name the message, never a secret, a signature,
+	// the card number or the receiver's URL.
+	logs := h.log.String()
+	if strings.Count(logs, `"msg":"webhook`) < 3 || !strings.Contains(logs, id) {
+		t.Errorf("the log does not show the three attempts of %s", id)
+	}
+	leaks := []string{a.WebhookSecret, rotated.WebhookSecret, strings.TrimPrefix(a.WebhookSecret, "whsec_"),
+		strings.TrimPrefix(rotated.WebhookSecret, "whsec_"), pan("411111", 77), rcv.URL}
+	for _, d := range []hookDelivery{first, retry, again} {
+		for _, sig := range strings.Split(d.header.Get("webhook-signature"), " ") {
+			leaks = append(leaks, strings.TrimPrefix(sig, "v1,"))
+		}
+	}
+	for _, l := range leaks {
+		if strings.Contains(logs, l) {
+			t.Errorf("the server log holds %q", l)
+		}
+	}
 }
 
 // strconvQuote answers the JSON string inside {"rewardId":...} of body, failing when it has
