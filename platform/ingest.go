@@ -720,6 +720,23 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 			}
 		}
 	}
+	if o.Goal == "each" && w.unit.AccountVuid == "" && w.c.campaign.Aggregation == "account" {
+		// Such an account reward has the id of the card's own reward of the purchase: once the
+		// card left the account, it is the card's own, and is read (and moved) as such.
+		var missing []string
+		for i := range results {
+			if id := rewardID(results[i].Key); existing[id] == nil {
+				missing = append(missing, id)
+			}
+		}
+		legacy, err := tx.Rewards(missing)
+		if err != nil {
+			return err
+		}
+		for id, r := range legacy {
+			existing[id] = r
+		}
+	}
 	if !fresh {
 		if err := voidStale(tx, o, w.unit, results, existing, now); err != nil {
 			return err
@@ -831,8 +848,14 @@ func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r
 		return tx.InsertReward(&computed, want, proto, now)
 	case old.Computed != computed || old.Outcome != want || unit.AccountVuid != "":
 		var cards []string // an account's cards change with its bindings
-		if unit.AccountVuid != "" {
+		if unit.AccountVuid != "" || old.UnitKey != unit.Key {
 			cards = unit.CardIDs()
+		}
+		if old.UnitKey != unit.Key {
+			// An account's each reward stored under the purchase's key alone, now its card's own.
+			if err := tx.SetRewardUnit(computed.RewardID, unit.Key, unit.AccountAppID, unit.AccountVuid); err != nil {
+				return err
+			}
 		}
 		return tx.UpdateReward(&computed, want, old.Outcome != want, cards, now)
 	}

@@ -594,6 +594,18 @@ func (t *Tx) UpdateReward(c *Computed, o Outcome, outcomeChanged bool, cards []s
 	return nil
 }
 
+// SetRewardUnit gives a stored reward another unit: an account's each reward stored under its
+// purchase's key alone (the id of the card's own reward of the purchase) once its card left
+// the account.
+func (t *Tx) SetRewardUnit(rewardID, unitKey, accountAppID, accountVuid string) error {
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
+	_, err := t.exec(`UPDATE rewards SET unit_key = ?, account_app_id = ?, account_vuid = ? WHERE reward_id = ?`,
+		unitKey, accountAppID, accountVuid, rewardID)
+	return err
+}
+
 // flushRewards stores the held reward inserts and updates.
 func (t *Tx) flushRewards() error {
 	for len(t.inserts) > 0 {
