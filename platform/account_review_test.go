@@ -102,6 +102,53 @@ func TestUnbindingCardOfLegacyAccountEachReward(t *testing.T) {
 	}
 }
 
+// A change of the campaign dates before any bill is generated recuts the first (or last)
+// period: every reward of a purchase in it must then be on the recut period's bill, the
+// one bill of the offer and period (contract 8: bills are one per offer per period; StartDate
+// and EndDate are the period's first and last day). An each reward keeps its id (offer and
+// purchase), so it is recomputed in place and must move to the new bill.
+func TestCampaignDateChangeMovesOpenRewardsToTheRecutBill(t *testing.T) {
+	withDates := func(start, end string, offers ...map[string]any) []byte {
+		doc := string(rewardCampaign(offers...))
+		doc = strings.Replace(doc, `"startDate":"2027-01-01"`, `"startDate":"`+start+`"`, 1)
+		return []byte(strings.Replace(doc, `"endDate":"2027-12-31"`, `"endDate":"`+end+`"`, 1))
+	}
+	for _, c := range []struct {
+		name, period, start, end, want string
+	}{
+		{"month: the start moves earlier", "month", "2027-01-01", "2027-12-31", "2027-01-01..2027-01-31"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				f := setup(t, st)
+				ctx := context.Background()
+				billing := map[string]any{"period": c.period}
+				each := offer("OF-E", "each", map[string]any{"billing": billing, "reward": map[string]any{"type": "Cash", "amount": 5}})
+				spend := offer("OF-S", "spend", map[string]any{"billing": billing, "goal": map[string]any{"type": "spend", "threshold": 50},
+					"reward": map[string]any{"type": "Cash", "amount": 7}})
+				if _, err := f.p.ApplyCampaign(ctx, "CMP-T", withDates("2027-01-05", "2027-12-31", each, spend), false); err != nil {
+					t.Fatal(err)
+				}
+				card := enrolledCards(t, f, 1)[0]
+				p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+				ingest(t, p, []platform.TxnInput{purchase("A", card, "100", time.Date(2027, 1, 10, 13, 0, 0, 0, time.UTC))})
+				if _, err := p.ApplyCampaign(ctx, "CMP-T", withDates(c.start, c.end, each, spend), false); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range liveRewards(t, st) {
+					got = append(got, fmt.Sprintf("%s %s..%s", r.OfferID, r.Bill.StartDate, r.Bill.EndDate))
+				}
+				slices.Sort(got)
+				want := []string{"OF-E " + c.want, "OF-S " + c.want}
+				if !slices.Equal(got, want) {
+					t.Fatalf("rewards on bills %q, want %q", got, want)
+				}
+			})
+		})
+	}
+}
+
 // accountOffers are an each offer (10%, at most 2 per account and month) and a spend offer
 // (300.00 for 20.00) under account aggregation.
 func accountOffers(limits map[string]any) []byte {

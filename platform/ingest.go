@@ -846,7 +846,7 @@ func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r
 			AccountVuid: unit.AccountVuid, Name: o.Name, Type: o.RewardType, Provider: o.Provider, Code: o.Code,
 			Currency: o.Currency, ClaimRequired: o.ClaimReq, CreatedAt: now, CardIDs: unit.CardIDs()}
 		return tx.InsertReward(&computed, want, proto, now)
-	case old.Computed != computed || old.Outcome != want || unit.AccountVuid != "":
+	case old.Computed != computed || old.Outcome != want || unit.AccountVuid != "" || old.BillID != bill.ID:
 		var cards []string // an account's cards change with its bindings
 		if unit.AccountVuid != "" || old.UnitKey != unit.Key {
 			cards = unit.CardIDs()
@@ -854,6 +854,13 @@ func (p *Platform) putReward(tx *store.Tx, o *engine.Offer, unit *engine.Unit, r
 		if old.UnitKey != unit.Key {
 			// An account's each reward stored under the purchase's key alone, now its card's own.
 			if err := tx.SetRewardUnit(computed.RewardID, unit.Key, unit.AccountAppID, unit.AccountVuid); err != nil {
+				return err
+			}
+		}
+		if old.BillID != bill.ID && old.BillOpen {
+			// An each reward's id does not name its period: after a change of the campaign dates
+			// (or of the billing period) cut its purchase's period anew, it goes to that period's bill.
+			if err := tx.SetRewardBill(computed.RewardID, bill.ID); err != nil {
 				return err
 			}
 		}

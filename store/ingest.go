@@ -606,6 +606,15 @@ func (t *Tx) SetRewardUnit(rewardID, unitKey, accountAppID, accountVuid string) 
 	return err
 }
 
+// SetRewardBill puts a reward of an open bill on another open bill: its period was cut anew.
+func (t *Tx) SetRewardBill(rewardID, billID string) error {
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
+	_, err := t.exec(`UPDATE rewards SET bill_id = ? WHERE reward_id = ?`, billID, rewardID)
+	return err
+}
+
 // flushRewards stores the held reward inserts and updates.
 func (t *Tx) flushRewards() error {
 	for len(t.inserts) > 0 {
