@@ -117,6 +117,7 @@ func TestCampaignDateChangeMovesOpenRewardsToTheRecutBill(t *testing.T) {
 		name, period, start, end, want string
 	}{
 		{"month: the start moves earlier", "month", "2027-01-01", "2027-12-31", "2027-01-01..2027-01-31"},
+		{"campaign: the end moves earlier", "campaign", "2027-01-05", "2027-06-30", "2027-01-05..2027-06-30"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T, st *store.Store) {

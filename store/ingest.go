@@ -402,8 +402,20 @@ func (t *Tx) EnsureBill(b *vsrp.Bill) (int, error) {
 		return 0, err
 	}
 	var status int
-	err := t.queryRow(`SELECT status FROM bills WHERE bill_id = ?`, b.ID).Scan(&status)
-	return status, t.s.wrap(err)
+	var end, due, name string
+	if err := t.queryRow(`SELECT status, end_date, settlement_date, name FROM bills WHERE bill_id = ?`, b.ID).Scan(&status,
+		&end, &due, &name); err != nil {
+		return 0, t.s.wrap(err)
+	}
+	if status == vsrp.BillOpen && (end != b.EndDate || due != b.SettlementDate || name != b.Name) {
+		// The bill's id names its period's first day only: a change of the campaign's end date
+		// (or of the offer's settlement delay or name) before generation recuts what it shows.
+		if _, err := t.exec(`UPDATE bills SET end_date = ?, settlement_date = ?, name = ? WHERE bill_id = ? AND status = ?`,
+			b.EndDate, b.SettlementDate, b.Name, b.ID, vsrp.BillOpen); err != nil {
+			return 0, err
+		}
+	}
+	return status, nil
 }
 
 // Computed is what the rules say of one reward, before the offer's budget decides.
