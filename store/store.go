@@ -107,7 +107,8 @@ func Open(dsn string) (*Store, error) {
 			q.Add("_pragma", "query_only(1)")
 		}
 		q.Set("_txlock", "immediate")
-		db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+		// A file: URI: a '?' or '#' in the path would end it, so they (and '%') are escaped.
+		db, err := sql.Open("sqlite", "file:"+uriPath.Replace(dsn)+"?"+q.Encode())
 		if err != nil {
 			return nil, err
 		}
@@ -148,6 +149,9 @@ func (s *Store) checkpointLoop(every time.Duration) {
 		}
 	}
 }
+
+// uriPath escapes what would end the path of a SQLite file: URI.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // Engine reports the engine in use.
 func (s *Store) Engine() Engine { return s.engine }
