@@ -465,3 +465,28 @@ func TestBindingAndTransactionsInEitherOrder(t *testing.T) {
 		t.Fatalf("binding first: %q\ntransactions first: %q", results[0], results[1])
 	}
 }
+
+// A change of an offer's reward before its bill is generated reaches the rewards already given:
+// their name, type, provider, code and claimRequired follow the offer as it is now, so that
+// approval treats them as the offer now says (a reward that now needs a claim waits for it).
+func TestRewardChangeBeforeGenerationReachesGivenRewards(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		applyOffers(t, f.p, offer("OF-E", "each", map[string]any{"name": "cash back",
+			"reward": map[string]any{"type": "Cash", "amount": 5}}))
+		cards := enrolledCards(t, f, 1)
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		ingest(t, p, []platform.TxnInput{purchase("T1", cards[0], "100", testNow.Add(time.Minute))})
+		applyOffers(t, p, offer("OF-E", "each", map[string]any{"name": "coupon to claim", "reward": map[string]any{
+			"type": "Coupon", "amount": 5, "provider": "Acme", "code": "C5", "claimRequired": true, "claimDays": 30}}))
+		r := rewardOfCard(t, p, f.a, cards[0])
+		if r.Name != "coupon to claim" || r.Type != "Coupon" || r.Provider != "Acme" || r.Code != "C5" || !r.ClaimRequired {
+			t.Fatalf("reward after the change: name %q type %q provider %q code %q claimRequired %v; want the offer's new ones",
+				r.Name, r.Type, r.Provider, r.Code, r.ClaimRequired)
+		}
+		generateAndApprove(t, p, r.Bill.ID)
+		if r := rewardOfCard(t, p, f.a, cards[0]); r.Status != vsrp.RewardToSettle {
+			t.Fatalf("after approval: status %d, want 2 (claimable: the offer now needs a claim)", r.Status)
+		}
+	})
+}

@@ -948,6 +948,24 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	// What a reward is (its name, type, provider, code, currency, whether it needs a claim) is
+	// written when it is given; the rewards of open bills take the offers' as they are now.
+	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+		c, err := p.compiledCampaign(campaignID, tx.Campaign)
+		if err != nil || c == nil {
+			return err
+		}
+		for _, o := range c.offers {
+			if err := tx.RelabelOpenRewards(o.OfferID, store.RewardLabel{Name: o.Name, Type: o.RewardType,
+				Provider: o.Provider, Code: o.Code, Currency: o.Currency, ClaimRequired: o.ClaimReq}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
 	after := ""
 	for {
 		cards, err := p.store.EnrolledCards(ctx, campaignID, after, 1000)

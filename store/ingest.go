@@ -711,6 +711,26 @@ func placeholders(n, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
+// RewardLabel is what a reward is, as its offer says: written on each reward when given.
+type RewardLabel struct {
+	Name, Type, Provider, Code, Currency string
+	ClaimRequired                        bool
+}
+
+// RelabelOpenRewards writes the label on the offer's rewards of bills not yet generated that
+// carry another one.
+func (t *Tx) RelabelOpenRewards(offerID string, l RewardLabel) error {
+	if err := t.flushRewards(); err != nil {
+		return err
+	}
+	claim := b2i(l.ClaimRequired)
+	_, err := t.exec(`UPDATE rewards SET name = ?, type = ?, provider = ?, code = ?, currency = ?, claim_required = ?
+		WHERE bill_id IN (SELECT bill_id FROM bills WHERE offer_id = ? AND status = 0)
+		AND (name <> ? OR type <> ? OR provider <> ? OR code <> ? OR currency <> ? OR claim_required <> ?)`,
+		l.Name, l.Type, l.Provider, l.Code, l.Currency, claim, offerID, l.Name, l.Type, l.Provider, l.Code, l.Currency, claim)
+	return err
+}
+
 // SetOutcome sets what the reward shows; calculatedAt moves only when something changed.
 func (t *Tx) SetOutcome(rewardID string, o Outcome, now time.Time) error {
 	if err := t.flushRewards(); err != nil {
