@@ -305,20 +305,28 @@ type RotatedSecrets struct {
 // issued before can renew nothing: a leaked secret's tokens die with their access token) and
 // the webhook secret (the old one keeps signing beside the new one for the grace period).
 func (p *Platform) RotateSecret(ctx context.Context, appID string) (*RotatedSecrets, error) {
-	a, err := p.App(ctx, appID)
-	if err != nil {
-		return nil, err
-	}
-	now := p.now()
 	secret, hook := vault.NewToken(), newWebhookSecret()
-	a.SecretHash = vault.HashPassword(secret)
-	a.WebhookSecretOld, a.WebhookOldUntil = a.WebhookSecret, now.Add(p.cfg.WebhookSecretGrace)
-	a.WebhookSecret = p.vault.Seal("webhook:"+a.ID, []byte(hook))
-	a.UpdatedAt = now
-	if err := p.store.SetAppSecrets(ctx, a); err != nil {
-		return nil, storeErr(err)
+	hash := vault.HashPassword(secret)
+	for attempt := 0; ; attempt++ {
+		a, err := p.App(ctx, appID)
+		if err != nil {
+			return nil, err
+		}
+		now := p.now()
+		replaced := a.WebhookSecret
+		a.SecretHash = hash
+		a.WebhookSecretOld, a.WebhookOldUntil = a.WebhookSecret, now.Add(p.cfg.WebhookSecretGrace)
+		a.WebhookSecret = p.vault.Seal("webhook:"+a.ID, []byte(hook))
+		a.UpdatedAt = now
+		err = p.store.SetAppSecrets(ctx, a, replaced)
+		if errors.Is(err, vsrp.ErrConflict) && attempt < 5 {
+			continue // another rotation came between: this one replaces it, keeping it as the old one
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		return &RotatedSecrets{AppSecret: secret, WebhookSecret: hook}, nil
 	}
-	return &RotatedSecrets{AppSecret: secret, WebhookSecret: hook}, nil
 }
 
 // WebhookSecrets answers the app's signing secrets: the current one, then the previous one

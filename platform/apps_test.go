@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,6 +83,50 @@ func TestEmptyWhitelistOnlyInSandbox(t *testing.T) {
 		}
 		if a.Name != renamed || len(a.IPWhitelist) != 0 {
 			t.Fatalf("after the patch: name %q, whitelist %v", a.Name, a.IPWhitelist)
+		}
+	})
+}
+
+// Two rotations of one app's secrets at once both hold: each answers a webhook secret that
+// signs afterwards (the later one current, the earlier one in its grace period), instead of
+// one being overwritten unseen by a rotation that read the app before it.
+func TestConcurrentSecretRotationsBothSign(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := t.Context()
+		p := newPlatform(t, st)
+		name := "rotating"
+		for round := range 3 {
+			c, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, IPWhitelist: &localhost})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var answered [2]string
+			var wg sync.WaitGroup
+			for i := range answered {
+				wg.Go(func() {
+					r, err := p.RotateSecret(ctx, c.AppID)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					answered[i] = r.WebhookSecret
+				})
+			}
+			wg.Wait()
+			a, err := p.App(ctx, c.AppID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signing, err := p.WebhookSecrets(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range answered {
+				if !slices.Contains(signing, s) {
+					t.Fatalf("round %d: a rotation answered a webhook secret that never signs (signing: %d secrets)", round, len(signing))
+				}
+			}
 		}
 	})
 }

@@ -93,17 +93,23 @@ func (s *Store) UpdateApp(ctx context.Context, a *vsrp.App) error {
 
 // SetAppSecrets replaces the app's secret hash and webhook secrets and, in the same
 // transaction, revokes the app's refresh tokens: whoever got tokens with the old secret keeps
-// them until the access token expires, and can renew none.
-func (s *Store) SetAppSecrets(ctx context.Context, a *vsrp.App) error {
+// them until the access token expires, and can renew none. replaced is the (sealed) webhook
+// secret the caller read: while another change came between, nothing is written and the
+// answer is vsrp.ErrConflict (read again), so that no rotation overwrites another unseen.
+func (s *Store) SetAppSecrets(ctx context.Context, a *vsrp.App, replaced []byte) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE apps SET secret_hash = ?, webhook_secret = ?,
-			webhook_secret_old = ?, webhook_old_until = ?, updated_at = ? WHERE app_id = ?`),
-			a.SecretHash, a.WebhookSecret, a.WebhookSecretOld, micros(a.WebhookOldUntil), micros(a.UpdatedAt), a.ID)
+			webhook_secret_old = ?, webhook_old_until = ?, updated_at = ? WHERE app_id = ? AND webhook_secret = ?`),
+			a.SecretHash, a.WebhookSecret, a.WebhookSecretOld, micros(a.WebhookOldUntil), micros(a.UpdatedAt), a.ID, replaced)
 		if err != nil {
 			return s.wrap(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return vsrp.ErrNotFound
+			var one int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM apps WHERE app_id = ?`), a.ID).Scan(&one); err != nil {
+				return s.wrap(err) // sql.ErrNoRows: vsrp.ErrNotFound
+			}
+			return vsrp.ErrConflict
 		}
 		_, err = tx.ExecContext(ctx, s.q(`UPDATE tokens SET revoked = 1 WHERE app_id = ? AND kind = 'refresh' AND revoked = 0`), a.ID)
 		return s.wrap(err)

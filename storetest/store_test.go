@@ -372,7 +372,9 @@ func TestSetAppSecrets(t *testing.T) {
 		rot.WebhookSecretOld, rot.WebhookSecret = a.WebhookSecret, []byte{1, 2, 0, 3}
 		rot.WebhookOldUntil, rot.UpdatedAt = at(25*time.Hour), at(time.Hour)
 		rot.Name, rot.Enabled = "ignored", false // SetAppSecrets touches secrets only
-		noErr(t, "SetAppSecrets", s.SetAppSecrets(ctx, &rot))
+		wantErr(t, "SetAppSecrets replacing a secret that is not the current one",
+			s.SetAppSecrets(ctx, &rot, []byte("stale")), vsrp.ErrConflict)
+		noErr(t, "SetAppSecrets", s.SetAppSecrets(ctx, &rot, a.WebhookSecret))
 
 		want := rot
 		want.Name, want.Enabled = a.Name, a.Enabled
@@ -382,7 +384,7 @@ func TestSetAppSecrets(t *testing.T) {
 
 		// The old webhook secret can be cleared again.
 		rot.WebhookSecretOld, rot.WebhookOldUntil, rot.UpdatedAt = nil, time.Time{}, at(26*time.Hour)
-		noErr(t, "SetAppSecrets clearing", s.SetAppSecrets(ctx, &rot))
+		noErr(t, "SetAppSecrets clearing", s.SetAppSecrets(ctx, &rot, rot.WebhookSecret))
 		got, err = s.App(ctx, a.ID)
 		noErr(t, "App", err)
 		if len(got.WebhookSecretOld) != 0 || !got.WebhookOldUntil.IsZero() {
@@ -391,7 +393,7 @@ func TestSetAppSecrets(t *testing.T) {
 		wantTime(t, "UpdatedAt", got.UpdatedAt, at(26*time.Hour))
 
 		missing := fullApp("app_missing", base)
-		wantErr(t, "SetAppSecrets of an unknown app", s.SetAppSecrets(ctx, missing), vsrp.ErrNotFound)
+		wantErr(t, "SetAppSecrets of an unknown app", s.SetAppSecrets(ctx, missing, missing.WebhookSecret), vsrp.ErrNotFound)
 	})
 }
 
