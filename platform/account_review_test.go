@@ -2,10 +2,7 @@ package platform_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -59,24 +56,7 @@ func TestUnbindingCardOfLegacyAccountEachReward(t *testing.T) {
 				p := newPlatformAt(t, st, testNow.Add(time.Hour))
 				at := testNow.Add(time.Minute)
 				ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "100", at)})
-				ids := slices.Collect(maps.Keys(rewardState(t, st)))
-				if len(ids) != 1 {
-					t.Fatalf("rewards: %v", rewardState(t, st))
-				}
-				h := sha256.Sum256([]byte("OF-E|A1"))
-				legacy := "rw_" + base64.RawURLEncoding.EncodeToString(h[:16])
-				for _, stmt := range []string{
-					`CREATE TEMP TABLE moved AS SELECT * FROM rewards WHERE reward_id = '` + ids[0] + `'`,
-					`UPDATE moved SET reward_id = '` + legacy + `'`,
-					`INSERT INTO rewards SELECT * FROM moved`,
-					`UPDATE reward_cards SET reward_id = '` + legacy + `' WHERE reward_id = '` + ids[0] + `'`,
-					`DELETE FROM rewards WHERE reward_id = '` + ids[0] + `'`,
-					`DROP TABLE moved`,
-				} {
-					if _, err := st.DB().Exec(stmt); err != nil {
-						t.Fatalf("%s: %v", stmt, err)
-					}
-				}
+				giveLegacyEachID(t, st, "A1")
 				if err := p.RemoveCard(ctx, f.a, vuid, cards[0]); err != nil {
 					t.Fatalf("unbinding the card: %v", err)
 				}

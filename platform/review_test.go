@@ -161,25 +161,7 @@ func TestAccountEachRewardStoredUnderThePurchaseKeyStaysOne(t *testing.T) {
 		p := newPlatformAt(t, st, testNow.Add(time.Hour))
 		at := testNow.Add(time.Minute)
 		ingest(t, p, []platform.TxnInput{purchase("A1", cards[0], "100", at)})
-		ids := slices.Collect(maps.Keys(rewardState(t, st)))
-		if len(ids) != 1 {
-			t.Fatalf("rewards: %v", rewardState(t, st))
-		}
-		// Give the reward the id it had then: rw_ and the hash of "OF-E|A1".
-		h := sha256.Sum256([]byte("OF-E|A1"))
-		legacy := "rw_" + base64.RawURLEncoding.EncodeToString(h[:16])
-		for _, stmt := range []string{
-			`CREATE TEMP TABLE moved AS SELECT * FROM rewards WHERE reward_id = '` + ids[0] + `'`,
-			`UPDATE moved SET reward_id = '` + legacy + `'`,
-			`INSERT INTO rewards SELECT * FROM moved`,
-			`UPDATE reward_cards SET reward_id = '` + legacy + `' WHERE reward_id = '` + ids[0] + `'`,
-			`DELETE FROM rewards WHERE reward_id = '` + ids[0] + `'`,
-			`DROP TABLE moved`,
-		} {
-			if _, err := st.DB().Exec(stmt); err != nil {
-				t.Fatalf("%s: %v", stmt, err)
-			}
-		}
+		legacy := giveLegacyEachID(t, st, "A1")
 		r := purchase("A1R", cards[0], "40", at.Add(time.Minute))
 		r.Type, r.OriginalTransactionID = "refund", "A1"
 		ingest(t, p, []platform.TxnInput{r, purchase("A2", cards[0], "50", at.Add(2*time.Minute))})
@@ -333,4 +315,29 @@ func TestRefundInAnotherCurrencyIsRejectedForIt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// giveLegacyEachID gives the campaign's only reward the id an account's each reward had before
+// account keys were kept apart from the card's: rw_ and the hash of "OF-E|" and its purchase.
+func giveLegacyEachID(t *testing.T, st *store.Store, txnID string) string {
+	t.Helper()
+	ids := slices.Collect(maps.Keys(rewardState(t, st)))
+	if len(ids) != 1 {
+		t.Fatalf("rewards: %v", rewardState(t, st))
+	}
+	h := sha256.Sum256([]byte("OF-E|" + txnID))
+	legacy := "rw_" + base64.RawURLEncoding.EncodeToString(h[:16])
+	for _, stmt := range []string{
+		`CREATE TEMP TABLE moved AS SELECT * FROM rewards WHERE reward_id = '` + ids[0] + `'`,
+		`UPDATE moved SET reward_id = '` + legacy + `'`,
+		`INSERT INTO rewards SELECT * FROM moved`,
+		`UPDATE reward_cards SET reward_id = '` + legacy + `' WHERE reward_id = '` + ids[0] + `'`,
+		`DELETE FROM rewards WHERE reward_id = '` + ids[0] + `'`,
+		`DROP TABLE moved`,
+	} {
+		if _, err := st.DB().Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	return legacy
 }
