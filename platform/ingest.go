@@ -244,6 +244,9 @@ func (p *Platform) catchUpEnrollments(ctx context.Context, seen map[string][]sto
 			latest[t.CardID] = t.Time
 		}
 	}
+	if len(latest) == 0 {
+		return nil
+	}
 	cards := slices.Sorted(maps.Keys(latest))
 	return p.store.WriteTx(ctx, func(tx *store.Tx) error {
 		enrolled, err := tx.CardCampaigns(cards)
