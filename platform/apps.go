@@ -1,12 +1,14 @@
 package platform
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -314,8 +316,28 @@ func (p *Platform) RotateSecret(ctx context.Context, appID string) (*RotatedSecr
 		}
 		now := p.now()
 		replaced := a.WebhookSecret
+		// The replaced secret signs for the grace period, as do those replaced before it that
+		// are still in theirs: newest first.
+		cur, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecret)
+		if err != nil {
+			return nil, vsrp.Internal(err)
+		}
+		olds, err := p.oldSecrets(a)
+		if err != nil {
+			return nil, err
+		}
+		kept := []oldSecret{{Secret: string(cur), Until: now.Add(p.cfg.WebhookSecretGrace)}}
+		for _, o := range olds {
+			if now.Before(o.Until) {
+				kept = append(kept, o)
+			}
+		}
+		list, err := json.Marshal(kept)
+		if err != nil {
+			return nil, vsrp.Internal(err)
+		}
 		a.SecretHash = hash
-		a.WebhookSecretOld, a.WebhookOldUntil = a.WebhookSecret, now.Add(p.cfg.WebhookSecretGrace)
+		a.WebhookSecretOld, a.WebhookOldUntil = p.vault.Seal("webhook:"+a.ID, list), kept[0].Until
 		a.WebhookSecret = p.vault.Seal("webhook:"+a.ID, []byte(hook))
 		a.UpdatedAt = now
 		err = p.store.SetAppSecrets(ctx, a, replaced)
@@ -337,14 +359,43 @@ func (p *Platform) WebhookSecrets(a *vsrp.App) ([]string, error) {
 		return nil, vsrp.Internal(err)
 	}
 	out := []string{string(cur)}
-	if len(a.WebhookSecretOld) > 0 && p.now().Before(a.WebhookOldUntil) {
-		old, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecretOld)
-		if err != nil {
-			return nil, vsrp.Internal(err)
+	olds, err := p.oldSecrets(a)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now()
+	for _, o := range olds {
+		if now.Before(o.Until) {
+			out = append(out, o.Secret)
 		}
-		out = append(out, string(old))
 	}
 	return out, nil
+}
+
+// oldSecret is a replaced webhook secret and the end of its grace period.
+type oldSecret struct {
+	Secret string    `json:"secret"`
+	Until  time.Time `json:"until"`
+}
+
+// oldSecrets opens the app's replaced webhook secrets, newest first: a sealed JSON list, or (as
+// stored before several were kept) one sealed secret whose grace ends at WebhookOldUntil.
+func (p *Platform) oldSecrets(a *vsrp.App) ([]oldSecret, error) {
+	if len(a.WebhookSecretOld) == 0 {
+		return nil, nil
+	}
+	raw, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecretOld)
+	if err != nil {
+		return nil, vsrp.Internal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("[")) {
+		return []oldSecret{{Secret: string(raw), Until: a.WebhookOldUntil}}, nil
+	}
+	var list []oldSecret
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, vsrp.Internal(err)
+	}
+	return list, nil
 }
 
 // ErrMasterKey is CheckMasterKey's answer when the database's data was sealed with another

@@ -130,3 +130,89 @@ func TestConcurrentSecretRotationsBothSign(t *testing.T) {
 		}
 	})
 }
+
+// Contract 7: a rotated webhook secret keeps signing for 24 hours — each one, also when the app
+// is rotated again within them.
+func TestEveryRotatedWebhookSecretSigns24Hours(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := t.Context()
+		at := func(d time.Duration) *platform.Platform { return newPlatformAt(t, st, testNow.Add(d)) }
+		name := "rotating"
+		c, err := at(0).CreateApp(ctx, platform.AppSpec{Name: &name, IPWhitelist: &localhost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := c.WebhookSecret
+		r1, err := at(time.Hour).RotateSecret(ctx, c.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := at(3*time.Hour).RotateSecret(ctx, c.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []struct {
+			at   time.Duration
+			want []string
+		}{
+			{3 * time.Hour, []string{r2.WebhookSecret, r1.WebhookSecret, first}},
+			{25*time.Hour - time.Second, []string{r2.WebhookSecret, r1.WebhookSecret, first}},
+			{25 * time.Hour, []string{r2.WebhookSecret, r1.WebhookSecret}}, // 24 hours after the first rotation
+			{27 * time.Hour, []string{r2.WebhookSecret}},
+		} {
+			p := at(step.at)
+			a, err := p.App(ctx, c.AppID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.WebhookSecrets(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, step.want) {
+				t.Errorf("%v after creation: %d signing secrets, want %d (the current one, then the rotated ones within 24 hours, newest first)",
+					step.at, len(got), len(step.want))
+			}
+		}
+	})
+}
+
+// A replaced webhook secret stored the way it was before several were kept (one sealed secret,
+// its grace in WebhookOldUntil) still signs until then, and a rotation keeps it in the list.
+func TestSingleOldWebhookSecretStillSigns(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := t.Context()
+		p := newPlatformAt(t, st, testNow)
+		name := "legacy"
+		c, err := p.CreateApp(ctx, platform.AppSpec{Name: &name, IPWhitelist: &localhost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := p.App(ctx, c.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := vault.New(testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.WebhookSecretOld, a.WebhookOldUntil = v.Seal("webhook:"+a.ID, []byte("whsec_legacy")), testNow.Add(2*time.Hour)
+		if err := st.SetAppSecrets(ctx, a, a.WebhookSecret); err != nil {
+			t.Fatal(err)
+		}
+		r, err := newPlatformAt(t, st, testNow.Add(time.Hour)).RotateSecret(ctx, c.AppID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := newPlatformAt(t, st, testNow.Add(time.Hour))
+		if a, err = later.App(ctx, c.AppID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := later.WebhookSecrets(a)
+		if want := []string{r.WebhookSecret, c.WebhookSecret, "whsec_legacy"}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("signing secrets: %d (%v), want 3: the new, the one it replaced, the legacy one in its grace", len(got), err)
+		}
+	})
+}
