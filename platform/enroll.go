@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
@@ -71,14 +70,14 @@ func (p *Platform) Enroll(ctx context.Context, a *vsrp.App, cardRef, groupID str
 	}
 	// A feed may send a transaction dated up to MaxFutureSkew ahead of its arrival: one stored
 	// before this enrollment but dated at or after it counts from now on (contract 8), and no
-	// later ingestion would look at it again. Most enrollments find none and write nothing.
-	err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
-		later, err := tx.TxnsOfCardsSince(map[string]time.Time{card.ID: e.CreatedAt})
-		if err != nil || len(later[card.ID]) == 0 {
-			return err
-		}
-		return p.evaluateCards(ctx, tx, []string{card.ID}, nil, g.CampaignID, now)
-	})
+	// later ingestion would look at it again. Most enrollments find none and write nothing; a
+	// batch not yet committed is seen by its own look after its commit (catchUpEnrollments).
+	later, err := p.store.HasTxnsSince(ctx, card.ID, e.CreatedAt)
+	if err == nil && later {
+		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+			return p.evaluateCards(ctx, tx, []string{card.ID}, nil, g.CampaignID, now)
+		})
+	}
 	if err != nil {
 		// The enrollment is made; only its transactions dated ahead of it are not evaluated.
 		p.log.ErrorContext(ctx, "evaluate transactions dated after an enrollment", "card_id", card.ID,
@@ -115,7 +114,7 @@ func extendedData(raw json.RawMessage) ([]byte, error) {
 		return nil, vsrp.E(vsrp.CodeExtDataInvalid)
 	}
 	if !utf8.Valid(raw) {
-		return nil, vsrp.Errorf(vsrp.CodeInvalidParam, "text must be UTF-8 without NUL characters")
+		return nil, vsrp.Errorf(vsrp.CodeInvalidParam, "userExtendedData must be UTF-8 text")
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, raw); err != nil || compact.Len() > MaxExtendedData {

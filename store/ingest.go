@@ -35,11 +35,26 @@ type Tx struct {
 // transaction, and the version of the enrollments it first read; nil when it was not called.
 func (t *Tx) EnrollmentsSeen() (map[string][]CardCampaign, int64) { return t.seen, t.seenVersion }
 
+// enrollmentVersion reads the version of the enrollments: the sum of the groups' counts, which
+// changes whenever a card enrolls (enrollments are never changed or removed).
+const enrollmentVersion = `SELECT COALESCE(SUM(enrolled), 0) FROM enrollment_groups`
+
 // EnrollmentVersion answers the version of the enrollments: it changes whenever a card enrolls.
 func (s *Store) EnrollmentVersion(ctx context.Context) (int64, error) {
 	var version int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(enrolled), 0) FROM enrollment_groups`).Scan(&version)
+	err := s.db.QueryRowContext(ctx, enrollmentVersion).Scan(&version)
 	return version, s.wrap(err)
+}
+
+// HasTxnsSince reports whether a transaction of the card dated at or after since is stored.
+func (s *Store) HasTxnsSince(ctx context.Context, cardID string, since time.Time) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM transactions WHERE card_id = ? AND txn_time >= ? LIMIT 1`),
+		cardID, micros(since)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, s.wrap(err)
 }
 
 // errRetry makes WriteTx start the transaction over.
@@ -301,7 +316,7 @@ type CardCampaign struct {
 // version of them all); the slices answered are shared and must not be changed.
 func (t *Tx) CardCampaigns(cardIDs []string) (map[string][]CardCampaign, error) {
 	var version int64
-	if err := t.queryRow(`SELECT COALESCE(SUM(enrolled), 0) FROM enrollment_groups`).Scan(&version); err != nil {
+	if err := t.queryRow(enrollmentVersion).Scan(&version); err != nil {
 		return nil, t.s.wrap(err)
 	}
 	out, missing := t.s.enrolled.get(version, cardIDs)
