@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/store"
 )
 
@@ -35,13 +36,8 @@ func (a *API) notificationView(n *store.Notification) notificationView {
 func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var ve vsrp.ValidationError
-	// The status is checked here too (the platform checks it for its other callers), so that
-	// one answer lists every bad parameter, not just the first (contract 9).
-	switch q.Get("status") {
-	case "", store.NotificationPending, store.NotificationDelivered, store.NotificationFailed:
-	default:
-		ve.Add("status", "must be pending, delivered or failed")
-	}
+	// One answer lists every bad parameter, not just the first (contract 9).
+	platform.CheckNotificationStatus(q.Get("status"), &ve)
 	limit, offset := intQuery(q, "limit", 0, 1, 1000, &ve), intQuery(q, "offset", 0, 0, math.MaxInt32, &ve)
 	if err := ve.Err(); err != nil {
 		a.adminFail(w, r, err)

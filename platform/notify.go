@@ -36,14 +36,22 @@ func (p *Platform) enqueueIssued(tx *store.Tx, rs *store.RewardState, reporter s
 	return nil
 }
 
-// Notifications lists webhook deliveries for operators, in a status ("" for all).
-func (p *Platform) Notifications(ctx context.Context, status string, limit, offset int) ([]*store.Notification, int, error) {
+// CheckNotificationStatus adds a problem to ve unless status names a delivery status ("" for
+// all): a caller checking other parameters too lists every problem in one answer.
+func CheckNotificationStatus(status string, ve *vsrp.ValidationError) {
 	switch status {
 	case "", store.NotificationPending, store.NotificationDelivered, store.NotificationFailed:
 	default:
-		var ve vsrp.ValidationError
 		ve.Add("status", "must be pending, delivered or failed")
-		return nil, 0, &ve
+	}
+}
+
+// Notifications lists webhook deliveries for operators, in a status ("" for all).
+func (p *Platform) Notifications(ctx context.Context, status string, limit, offset int) ([]*store.Notification, int, error) {
+	var ve vsrp.ValidationError
+	CheckNotificationStatus(status, &ve)
+	if err := ve.Err(); err != nil {
+		return nil, 0, err
 	}
 	ns, total, err := p.store.ListNotifications(ctx, status, limit, offset)
 	return ns, total, storeErr(err)
