@@ -322,16 +322,11 @@ func (p *Platform) RotateSecret(ctx context.Context, appID string) (*RotatedSecr
 		if err != nil {
 			return nil, vsrp.Internal(err)
 		}
-		olds, err := p.oldSecrets(a)
+		olds, err := p.oldSecrets(a, now)
 		if err != nil {
 			return nil, err
 		}
-		kept := []oldSecret{{Secret: string(cur), Until: now.Add(p.cfg.WebhookSecretGrace)}}
-		for _, o := range olds {
-			if now.Before(o.Until) {
-				kept = append(kept, o)
-			}
-		}
+		kept := append([]oldSecret{{Secret: string(cur), Until: now.Add(p.cfg.WebhookSecretGrace)}}, olds...)
 		list, err := json.Marshal(kept)
 		if err != nil {
 			return nil, vsrp.Internal(err)
@@ -359,15 +354,12 @@ func (p *Platform) WebhookSecrets(a *vsrp.App) ([]string, error) {
 		return nil, vsrp.Internal(err)
 	}
 	out := []string{string(cur)}
-	olds, err := p.oldSecrets(a)
+	olds, err := p.oldSecrets(a, p.now())
 	if err != nil {
 		return nil, err
 	}
-	now := p.now()
 	for _, o := range olds {
-		if now.Before(o.Until) {
-			out = append(out, o.Secret)
-		}
+		out = append(out, o.Secret)
 	}
 	return out, nil
 }
@@ -378,10 +370,11 @@ type oldSecret struct {
 	Until  time.Time `json:"until"`
 }
 
-// oldSecrets opens the app's replaced webhook secrets, newest first: a sealed JSON list, or (as
-// stored before several were kept) one sealed secret whose grace ends at WebhookOldUntil.
-func (p *Platform) oldSecrets(a *vsrp.App) ([]oldSecret, error) {
-	if len(a.WebhookSecretOld) == 0 {
+// oldSecrets opens the app's replaced webhook secrets still in their grace period at now,
+// newest first: a sealed JSON list, or (as stored before several were kept) one sealed secret
+// whose grace ends at WebhookOldUntil, which is the latest end in either form.
+func (p *Platform) oldSecrets(a *vsrp.App, now time.Time) ([]oldSecret, error) {
+	if len(a.WebhookSecretOld) == 0 || !now.Before(a.WebhookOldUntil) {
 		return nil, nil
 	}
 	raw, err := p.vault.Open("webhook:"+a.ID, a.WebhookSecretOld)
@@ -395,7 +388,7 @@ func (p *Platform) oldSecrets(a *vsrp.App) ([]oldSecret, error) {
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, vsrp.Internal(err)
 	}
-	return list, nil
+	return slices.DeleteFunc(list, func(o oldSecret) bool { return !now.Before(o.Until) }), nil
 }
 
 // ErrMasterKey is CheckMasterKey's answer when the database's data was sealed with another
