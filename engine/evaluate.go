@@ -45,9 +45,10 @@ type Result struct {
 }
 
 // EarnKey orders results: earlier transaction time first, ties by transaction id.
-func (r *Result) EarnKey() string {
-	return fmt.Sprintf("%020d|%s", r.EarnAt.UnixMicro(), r.EarnTxn)
-}
+func (r *Result) EarnKey() string { return EarnKeyOf(r.EarnAt, r.EarnTxn) }
+
+// EarnKeyOf is the earn key of a reward earned by the transaction at that time.
+func EarnKeyOf(at time.Time, txnID string) string { return fmt.Sprintf("%020d|%s", at.UnixMicro(), txnID) }
 
 // ParseEarnKey answers the time and transaction id of an earn key.
 func ParseEarnKey(k string) (time.Time, string, bool) {

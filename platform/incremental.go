@@ -120,7 +120,7 @@ func (p *Platform) applyChange(tx *store.Tx, ch *periodChange, old *store.Stored
 			if o.Goal == "each" {
 				key = o.EachKey(unit, t.ID)
 			}
-			if err := tx.AddAdjustment(ch.bill.ID, t.ID, rewardID(key), t.Type, o.AmountOf(t), now); err != nil {
+			if err := tx.AddAdjustment(ch.bill.ID, t.ID, t.Type, o.AmountOf(t), adjustedReward(o, key, t), now); err != nil {
 				return err
 			}
 		}

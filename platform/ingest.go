@@ -755,8 +755,9 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 			return err
 		}
 		if status != vsrp.BillOpen {
-			for _, t := range adjusting(o, w.unit, r, txns, w.fresh) {
-				if err := tx.AddAdjustment(bill.ID, t.ID, rewardID(r.Key), t.Type, o.AmountOf(&t), now); err != nil {
+			for _, a := range adjusting(o, w.unit, r, txns, w.fresh) {
+				t := &a.txn
+				if err := tx.AddAdjustment(bill.ID, t.ID, t.Type, o.AmountOf(t), adjustedReward(o, r.Key, a.purchase), now); err != nil {
 					return err
 				}
 			}
@@ -802,14 +803,31 @@ func frozenOf(o *engine.Offer, u *engine.Unit, txns []vsrp.Transaction, bills *b
 	return f, nil
 }
 
+// adjustment is a new transaction for a generated bill, with the purchase it concerns (itself,
+// or the original of a refund or reversal).
+type adjustment struct {
+	txn      vsrp.Transaction
+	purchase *vsrp.Transaction
+}
+
+// adjustedReward names the reward of a generated bill that a purchase counted in: the one the
+// rules key now (key), unless the purchase's card was in another unit when it was generated.
+func adjustedReward(o *engine.Offer, key string, purchase *vsrp.Transaction) store.AdjustedReward {
+	r := store.AdjustedReward{ID: rewardID(key), CardID: purchase.CardID}
+	if o.Goal == "each" {
+		r.EarnKey = engine.EarnKeyOf(purchase.Time, purchase.ID)
+	}
+	return r
+}
+
 // adjusting answers the new transactions that change a reward of a generated bill: purchases
 // that count for it, and refunds and reversals of such purchases.
-func adjusting(o *engine.Offer, u *engine.Unit, r *engine.Result, stored, fresh []vsrp.Transaction) []vsrp.Transaction {
+func adjusting(o *engine.Offer, u *engine.Unit, r *engine.Result, stored, fresh []vsrp.Transaction) []adjustment {
 	byID := make(map[string]*vsrp.Transaction, len(stored))
 	for i := range stored {
 		byID[stored[i].ID] = &stored[i]
 	}
-	var out []vsrp.Transaction
+	var out []adjustment
 	for _, t := range fresh {
 		p := &t
 		if t.Type != vsrp.Purchase {
@@ -820,7 +838,7 @@ func adjusting(o *engine.Offer, u *engine.Unit, r *engine.Result, stored, fresh 
 		if !o.Qualifies(u, p) || o.PeriodOf(p.Time) != r.Period || (o.Goal == "each" && p.ID != r.EarnTxn) {
 			continue
 		}
-		out = append(out, t)
+		out = append(out, adjustment{txn: t, purchase: p})
 	}
 	return out
 }

@@ -797,18 +797,32 @@ func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 	return out, spent.Int64, t.s.wrap(err)
 }
 
+// AdjustedReward says which reward of a generated bill an adjustment concerns: one that
+// lists the purchase's card (for an each goal, the one the purchase earned: EarnKey), ID
+// first, the reward the rules name now. The card's rewards on a generated bill are those of
+// the unit it was in then: a card bound or unbound since counts in another unit now.
+type AdjustedReward struct {
+	ID      string
+	CardID  string
+	EarnKey string // each goals only
+}
+
 // AddAdjustment records a transaction that arrived for a generated bill, with the reward it
 // concerns; a late purchase whose reward was never stored (an each purchase, or the first
 // purchase of a unit's period) is recorded without one, rather than naming a reward that
 // does not exist.
-func (t *Tx) AddAdjustment(billID, txnID, rewardID, typ string, amount int64, now time.Time) error {
+func (t *Tx) AddAdjustment(billID, txnID, typ string, amount int64, r AdjustedReward, now time.Time) error {
 	if err := t.flushRewards(); err != nil {
 		return err
 	}
 	_, err := t.exec(`INSERT INTO bill_adjustments (bill_id, txn_id, reward_id, type, amount, created_at)
-		SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE((SELECT r.reward_id FROM rewards r WHERE r.reward_id = ?), ''),
+		SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE((SELECT r.reward_id FROM reward_cards c
+			JOIN rewards r ON r.reward_id = c.reward_id WHERE c.card_id = ? AND r.bill_id = ?
+			AND (CAST(? AS TEXT) = '' OR r.earn_key = ?)
+			ORDER BY CASE WHEN r.reward_id = ? THEN 0 ELSE 1 END, r.voided, r.reward_id LIMIT 1), ''),
 			CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT) WHERE true
-		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, rewardID, typ, amount, micros(now))
+		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, r.CardID, billID, r.EarnKey, r.EarnKey, r.ID,
+		typ, amount, micros(now))
 	return err
 }
 
