@@ -48,7 +48,9 @@ type Result struct {
 func (r *Result) EarnKey() string { return EarnKeyOf(r.EarnAt, r.EarnTxn) }
 
 // EarnKeyOf is the earn key of a reward earned by the transaction at that time.
-func EarnKeyOf(at time.Time, txnID string) string { return fmt.Sprintf("%020d|%s", at.UnixMicro(), txnID) }
+func EarnKeyOf(at time.Time, txnID string) string {
+	return fmt.Sprintf("%020d|%s", at.UnixMicro(), txnID)
+}
 
 // ParseEarnKey answers the time and transaction id of an earn key.
 func ParseEarnKey(k string) (time.Time, string, bool) {
