@@ -76,6 +76,16 @@ func (o *Offer) periodOfDay(d civil) Period {
 	return Period{Start: s.String(), End: e.String(), Settlement: e.addDays(o.DelayDays + 1).String()}
 }
 
+// PeriodOfDay answers the billing period of the offer's current dates that holds the day
+// (yyyy-MM-dd), or the first or last period when the day lies outside the campaign's dates.
+func (o *Offer) PeriodOfDay(day string) (Period, error) {
+	d, err := parseCivil(day)
+	if err != nil {
+		return Period{}, err
+	}
+	return o.periodOfDay(minCivil(maxCivil(d, o.Start), o.End)), nil
+}
+
 // PeriodEnd answers the instant a period ends: the start of the day after its last day, in the
 // campaign's zone.
 func (o *Offer) PeriodEnd(p Period) time.Time {

@@ -994,6 +994,9 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 			return storeErr(err)
 		}
 		if len(cards) == 0 {
+			if err := p.store.WriteTx(ctx, func(tx *store.Tx) error { return p.retireRecutBills(tx, campaignID) }); err != nil {
+				return storeErr(err)
+			}
 			return storeErr(p.store.MarkEvaluated(ctx, campaignID, doc.Version))
 		}
 		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
@@ -1004,6 +1007,44 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 		}
 		after = cards[len(cards)-1]
 	}
+}
+
+// retireRecutBills removes the open bills of periods that the campaign's dates no longer cut
+// (its start moved, so a period begins on another day), once every reward has been evaluated
+// again: their rewards are voided or on the new period's bill, and an offer has one bill per
+// period. The voided rewards go to the bill of the period now holding that day.
+func (p *Platform) retireRecutBills(tx *store.Tx, campaignID string) error {
+	c, err := p.compiledCampaign(campaignID, tx.Campaign)
+	if err != nil || c == nil {
+		return err
+	}
+	open, err := tx.OpenBills(campaignID)
+	if err != nil {
+		return err
+	}
+	bills := &billCache{tx: tx, now: p.now(), status: map[string]int{}}
+	for _, b := range open {
+		i := slices.IndexFunc(c.offers, func(o *engine.Offer) bool { return o.OfferID == b.OfferID })
+		if i < 0 {
+			continue
+		}
+		o := c.offers[i]
+		per, err := o.PeriodOfDay(b.StartDate)
+		if err != nil || per.Start == b.StartDate {
+			continue
+		}
+		into, status, err := bills.get(o, per)
+		if err != nil {
+			return err
+		}
+		if status != vsrp.BillOpen {
+			continue // a generated bill's rewards stay as they were
+		}
+		if _, err := tx.RetireBill(b.ID, into.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // batchTxns lists this batch's transactions of the unit's cards.

@@ -335,3 +335,46 @@ func (s *Store) OfferHistory(ctx context.Context, offerID string) (hasRewards, g
 		(SELECT COUNT(*) FROM bills WHERE offer_id = ? AND status <> 0)`), offerID, offerID).Scan(&rewards, &gen)
 	return rewards > 0, gen > 0, s.wrap(err)
 }
+
+// OpenBills answers the campaign's open bills.
+func (t *Tx) OpenBills(campaignID string) ([]vsrp.Bill, error) {
+	rows, err := t.query(`SELECT bill_id, offer_id, start_date FROM bills WHERE campaign_id = ? AND status = ?`,
+		campaignID, vsrp.BillOpen)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []vsrp.Bill
+	for rows.Next() {
+		b := vsrp.Bill{CampaignID: campaignID, Status: vsrp.BillOpen}
+		if err := rows.Scan(&b.ID, &b.OfferID, &b.StartDate); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, t.s.wrap(rows.Err())
+}
+
+// RetireBill removes an open bill that holds no live reward, after putting its voided rewards
+// on the open bill into; it answers whether it did. A bill with a live reward stays.
+func (t *Tx) RetireBill(billID, into string) (bool, error) {
+	if err := t.flushRewards(); err != nil {
+		return false, err
+	}
+	var live int
+	if err := t.queryRow(`SELECT COUNT(*) FROM rewards WHERE bill_id = ? AND voided = 0`, billID).Scan(&live); err != nil {
+		return false, t.s.wrap(err)
+	}
+	if live > 0 {
+		return false, nil
+	}
+	if _, err := t.exec(`UPDATE rewards SET bill_id = ? WHERE bill_id = ?`, into, billID); err != nil {
+		return false, err
+	}
+	res, err := t.exec(`DELETE FROM bills WHERE bill_id = ? AND status = ?`, billID, vsrp.BillOpen)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
