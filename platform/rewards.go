@@ -129,7 +129,8 @@ func (p *Platform) AdminRewards(ctx context.Context, q store.AdminRewardQuery) (
 
 // SimulateTransaction pushes one transaction of one of the app's cards (bound to a user of
 // the app, or enrolled through it) through the engine, in sandbox mode. A missing
-// transactionId or transactionTime is filled in.
+// transactionId or transactionTime is filled in. Errors: 1002, 3002, 3003, 3005, 2007 (the
+// card's issuer, or a campaign the card is enrolled in, not granted to the app).
 func (p *Platform) SimulateTransaction(ctx context.Context, a *vsrp.App, in TxnInput) (IngestSummary, error) {
 	if in.CardID == "" {
 		return IngestSummary{}, vsrp.E(vsrp.CodeMissingParam)
@@ -144,6 +145,15 @@ func (p *Platform) SimulateTransaction(ctx context.Context, a *vsrp.App, in TxnI
 	}
 	if !mine {
 		return IngestSummary{}, vsrp.E(vsrp.CodeCardNotFound)
+	}
+	// The transaction counts for every campaign the card is enrolled in: one enrolled in a
+	// campaign not granted to the app (another app's) would earn there, out of the app's sight.
+	outside, err := p.store.CardEnrolledOutside(ctx, c.ID, a.CampaignIDs)
+	if err != nil {
+		return IngestSummary{}, storeErr(err)
+	}
+	if outside {
+		return IngestSummary{}, vsrp.E(vsrp.CodeForbidden)
 	}
 	in.CardID, in.PAN = c.ID, ""
 	if in.TransactionID == "" {

@@ -125,6 +125,21 @@ func (s *Store) UserEnrollments(ctx context.Context, appID, vuid, groupID string
 	return out, rows.Err()
 }
 
+// CardEnrolledOutside reports whether the card is enrolled in a campaign other than
+// campaignIDs.
+func (s *Store) CardEnrolledOutside(ctx context.Context, cardID string, campaignIDs []string) (bool, error) {
+	query, args := `SELECT COUNT(*) FROM enrollments WHERE card_id = ?`, []any{cardID}
+	if len(campaignIDs) > 0 {
+		query += ` AND campaign_id NOT IN ` + inList(len(campaignIDs))
+		for _, c := range campaignIDs {
+			args = append(args, c)
+		}
+	}
+	var n int
+	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&n)
+	return n > 0, s.wrap(err)
+}
+
 // EnrolledCards lists, in card id order, up to limit cards enrolled in the campaign whose id
 // sorts after after.
 func (s *Store) EnrolledCards(ctx context.Context, campaignID, after string, limit int) ([]string, error) {

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/vsrp-dev/vsrp/client"
+	"github.com/vsrp-dev/vsrp/server"
+)
+
+// simTxn is a sandbox transaction of the card: a 100.00 CNY dining purchase.
+func simTxn(cardID string) map[string]any {
+	return map[string]any{"cardId": cardID, "amount": 100, "currency": "CNY", "mcc": "5812", "merchantId": "M-1",
+		"merchantName": "Bistro", "merchantCountry": "CN"}
+}
+
+// TestSandboxSimulatedTransactionStaysInTheAppsCampaigns: app A is granted CMP-H1A, app B
+// CMP-H1B. A card that both apps bound and that B enrolled in its own campaign is one of A's
+// cards, yet a transaction A simulates must not earn a reward in B's campaign (which A cannot
+// even see, and for which B would pay and be notified): simulateTransaction answers 2007 and
+// nothing is stored. A card enrolled only in A's campaigns still earns as before.
+func TestSandboxSimulatedTransactionStaysInTheAppsCampaigns(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, h *harness) {
+		h.loadBINs()
+		ctx := context.Background()
+		now := h.clock.Now()
+		for _, id := range []string{"CMP-H1A", "CMP-H1B"} {
+			h.adminDo(http.MethodPut, "/admin/v1/campaigns/"+id, openCampaign(id, now, monthlyOffer("OF-"+id,
+				map[string]any{"mcc": []string{"5812"}}, each, map[string]any{"type": "Cash", "percent": 10})), http.StatusOK, nil)
+		}
+		appA := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1A"}})
+		appB := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1B"}})
+		ca, cb := h.client(appA), h.client(appB)
+		ua, err := ca.GetVuid(ctx, "h1-user-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ub, err := cb.GetVuid(ctx, "h1-user-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared, err := ca.GetCardInfo(ctx, pan("411111", 901))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own, err := ca.GetCardInfo(ctx, pan("411111", 902))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []error{
+			ca.AddCard(ctx, ua.Vuid, shared.CardID),
+			ca.AddCard(ctx, ua.Vuid, own.CardID),
+			cb.AddCard(ctx, ub.Vuid, shared.CardID),
+			ca.Call(ctx, "enroll", map[string]any{"cardId": shared.CardID, "enrollmentGroupId": "EG-H1A"}, nil),
+			ca.Call(ctx, "enroll", map[string]any{"cardId": own.CardID, "enrollmentGroupId": "EG-H1A"}, nil),
+			cb.Call(ctx, "enroll", map[string]any{"cardId": shared.CardID, "enrollmentGroupId": "EG-H1B"}, nil),
+		} {
+			if step != nil {
+				t.Fatal(step)
+			}
+		}
+
+		wantCode(t, "A simulating a transaction of a card enrolled in B's campaign",
+			ca.Call(ctx, "sandbox/simulateTransaction", simTxn(shared.CardID), nil), client.CodeForbidden)
+		var listB struct {
+			TotalRewards int `json:"totalRewards"`
+		}
+		if err := cb.Call(ctx, "listRewards", map[string]any{"vuid": ub.Vuid, "status": 0}, &listB); err != nil {
+			t.Fatal(err)
+		}
+		if listB.TotalRewards != 0 {
+			t.Errorf("B's user has %d rewards in B's campaign after A's sandbox call, want 0", listB.TotalRewards)
+		}
+		var search struct{ Total int }
+		h.adminDo(http.MethodGet, "/admin/v1/rewards?campaignId=CMP-H1B", nil, http.StatusOK, &search)
+		if search.Total != 0 {
+			t.Errorf("rewards in CMP-H1B after A's sandbox call: %d, want 0", search.Total)
+		}
+
+		var sum struct{ Accepted int }
+		if err := ca.Call(ctx, "sandbox/simulateTransaction", simTxn(own.CardID), &sum); err != nil || sum.Accepted != 1 {
+			t.Fatalf("A simulating a transaction of a card enrolled only in its campaign: %+v, %v", sum, err)
+		}
+		var listA struct {
+			TotalRewards int `json:"totalRewards"`
+		}
+		if err := ca.Call(ctx, "listRewards", map[string]any{"cardId": own.CardID, "status": 0}, &listA); err != nil {
+			t.Fatal(err)
+		}
+		if listA.TotalRewards != 1 {
+			t.Errorf("A's own card after its sandbox transaction: %d rewards, want 1", listA.TotalRewards)
+		}
+	}, func(c *server.Config) { c.Sandbox = true })
+}
