@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -93,4 +94,35 @@ func TestSandboxSimulatedTransactionStaysInTheAppsCampaigns(t *testing.T) {
 			t.Errorf("A's own card after its sandbox transaction: %d rewards, want 1", listA.TotalRewards)
 		}
 	}, func(c *server.Config) { c.Sandbox = true })
+}
+
+// TestSandboxSimulateTransactionAmountNotANumber: an amount that is not a decimal number is a
+// parameter with an invalid value (1003), not a malformed request (1001: the payload is a JSON
+// object).
+func TestSandboxSimulateTransactionAmountNotANumber(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(c *server.Config) { c.Sandbox = true })
+	h.loadBINs()
+	ctx := context.Background()
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-H1N", openCampaign("CMP-H1N", h.clock.Now(), monthlyOffer("OF-H1N",
+		map[string]any{"mcc": []string{"5812"}}, each, map[string]any{"type": "Cash", "percent": 10})), http.StatusOK, nil)
+	a := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1N"}})
+	c := h.client(a)
+	card, err := c.GetCardInfo(ctx, pan("411111", 903))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Call(ctx, "enroll", map[string]any{"cardId": card.CardID, "enrollmentGroupId": "EG-H1N"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for what, amount := range map[string]any{"a word": "abc", "exponent notation": json.Number("1e2"),
+		"an object": map[string]any{"value": 1}, "a boolean": true} {
+		txn := simTxn(card.CardID)
+		txn["amount"] = amount
+		wantCode(t, "simulateTransaction with "+what+" for amount", c.Call(ctx, "sandbox/simulateTransaction", txn, nil), client.CodeInvalidParam)
+	}
+	var sum struct{ Accepted int }
+	if err := c.Call(ctx, "sandbox/simulateTransaction", simTxn(card.CardID), &sum); err != nil || sum.Accepted != 1 {
+		t.Errorf("simulateTransaction with amount 100: %+v, %v", sum, err)
+	}
 }

@@ -108,8 +108,8 @@ func (a *API) serveApp(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// decodeParams decodes a JSON object into v: not an object → 1001; a field of the wrong type
-// → 1003.
+// decodeParams decodes a JSON object into v: not an object → 1001; a field of the wrong type,
+// or a value its type refuses (an amount that is not a decimal number) → 1003.
 func decodeParams(payload []byte, v any) error {
 	payload = bytes.TrimSpace(payload)
 	if len(payload) == 0 || payload[0] != '{' {
@@ -119,6 +119,10 @@ func decodeParams(payload []byte, v any) error {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return vsrp.Errorf(vsrp.CodeInvalidParam, "%s has the wrong type", te.Field)
+		}
+		var se *json.SyntaxError
+		if !errors.As(err, &se) { // the value itself is not kept: it may be anything (a PAN)
+			return vsrp.Errorf(vsrp.CodeInvalidParam, "a parameter's value is not of its field's form")
 		}
 		return vsrp.E(vsrp.CodeMalformed)
 	}
