@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/vsrp-dev/vsrp/client"
 	"github.com/vsrp-dev/vsrp/server"
@@ -124,5 +125,62 @@ func TestSandboxSimulateTransactionAmountNotANumber(t *testing.T) {
 	var sum struct{ Accepted int }
 	if err := c.Call(ctx, "sandbox/simulateTransaction", simTxn(card.CardID), &sum); err != nil || sum.Accepted != 1 {
 		t.Errorf("simulateTransaction with amount 100: %+v, %v", sum, err)
+	}
+}
+
+// adminReasons answers the reasons of an admin validation error by field.
+func adminReasons(t *testing.T, body string) map[string]string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Details []struct{ Field, Reason string }
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	out := map[string]string{}
+	for _, d := range e.Error.Details {
+		out[d.Field] = d.Reason
+	}
+	return out
+}
+
+// TestAdminRewardSearchAppIDWithoutVuid: the reward search takes appId as the app of the vuid
+// (a user belongs to one app). Without vuid, appId used to be ignored in silence: an operator
+// asking for app A's rewards got every app's, B's included. It answers 400 on appId instead.
+func TestAdminRewardSearchAppIDWithoutVuid(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	h.loadBINs()
+	ctx := context.Background()
+	h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-H1S", openCampaign("CMP-H1S", h.clock.Now(), monthlyOffer("OF-H1S",
+		map[string]any{"mcc": []string{"5812"}}, each, map[string]any{"type": "Cash", "percent": 10})), http.StatusOK, nil)
+	appA := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1S"}})
+	appB := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1S"}})
+	cb := h.client(appB)
+	card, err := cb.GetCardInfo(ctx, pan("411111", 904))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.Call(ctx, "enroll", map[string]any{"cardId": card.CardID, "enrollmentGroupId": "EG-H1S"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(time.Minute)
+	var sum struct{ Accepted int }
+	h.adminDo(http.MethodPost, "/admin/v1/transactions", []map[string]any{{"transactionId": "H1S-1", "type": "purchase",
+		"cardId": card.CardID, "amount": 100, "currency": "CNY", "transactionTime": h.clock.Now().Add(-time.Second).Format(time.RFC3339Nano),
+		"merchantId": "M", "merchantName": "S", "mcc": "5812", "merchantCountry": "CN"}}, http.StatusOK, &sum)
+	if sum.Accepted != 1 {
+		t.Fatalf("ingest: %+v", sum)
+	}
+	status, body := h.adminRaw(http.MethodGet, "/admin/v1/rewards?appId="+appA.AppID, "application/json", "")
+	if status != http.StatusBadRequest || adminReasons(t, body)["appId"] == "" {
+		t.Errorf("reward search by appId of A alone: HTTP %d %.300s; want 400 on appId (not every app's rewards)", status, body)
+	}
+	var inCampaign struct{ Total int }
+	h.adminDo(http.MethodGet, "/admin/v1/rewards?campaignId=CMP-H1S", nil, http.StatusOK, &inCampaign)
+	if inCampaign.Total != 1 {
+		t.Errorf("rewards of CMP-H1S: %d, want 1", inCampaign.Total)
 	}
 }
