@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,4 +184,19 @@ func TestAdminRewardSearchAppIDWithoutVuid(t *testing.T) {
 	if inCampaign.Total != 1 {
 		t.Errorf("rewards of CMP-H1S: %d, want 1", inCampaign.Total)
 	}
+}
+
+// TestAdminRewardSearchLimitBound: limit is 1 to 500; a limit over it says so, whatever its
+// size (a limit over 1,000 was told "1 to 1000", and 1,000 was then refused as over 500).
+func TestAdminRewardSearchLimitBound(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	for _, limit := range []string{"501", "1000", "1001", "5000"} {
+		status, body := h.adminRaw(http.MethodGet, "/admin/v1/rewards?limit="+limit, "application/json", "")
+		reason := adminReasons(t, body)["limit"]
+		if status != http.StatusBadRequest || !strings.Contains(reason, "500") || strings.Contains(reason, "1000") {
+			t.Errorf("limit=%s: HTTP %d, reason %q; want 400 saying 1 to 500", limit, status, reason)
+		}
+	}
+	h.adminDo(http.MethodGet, "/admin/v1/rewards?limit=500", nil, http.StatusOK, nil)
 }

@@ -201,7 +201,7 @@ func (a *API) adminRewards(w http.ResponseWriter, r *http.Request) {
 		// refused rather than ignored (an operator would take every app's rewards for one app's).
 		ve.Add("appId", "only with vuid: it names the app of the user")
 	}
-	q.Limit, q.Offset = intQuery(qv, "limit", 0, 1, 1000, &ve), intQuery(qv, "offset", 0, 0, math.MaxInt32, &ve)
+	q.Limit, q.Offset = intQuery(qv, "limit", 0, 1, 500, &ve), intQuery(qv, "offset", 0, 0, math.MaxInt32, &ve)
 	if err := ve.Err(); err != nil {
 		a.adminFail(w, r, err)
 		return
