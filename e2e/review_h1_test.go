@@ -200,3 +200,93 @@ func TestAdminRewardSearchLimitBound(t *testing.T) {
 	}
 	h.adminDo(http.MethodGet, "/admin/v1/rewards?limit=500", nil, http.StatusOK, nil)
 }
+
+// TestListRewardsByAnotherAppsCardOfAnAccount: under account aggregation, app A's user has
+// cards X and Y; app B (granted the same campaign) knows X alone, bound to a user of its own.
+// B sees the account's reward through X, without Y among its cardIds. Asked for Y's rewards
+// (a cardId B can get from Y's number with getCardInfo), B must answer as for any card it does
+// not know, an empty list: the reward answered there told B that Y is bound, in A, to the same
+// person as X.
+func TestListRewardsByAnotherAppsCardOfAnAccount(t *testing.T) {
+	t.Parallel()
+	onBothDatabases(t, func(t *testing.T, h *harness) {
+		h.loadBINs()
+		ctx := context.Background()
+		now := h.clock.Now()
+		doc := openCampaign("CMP-H1ACC", now, monthlyOffer("OF-H1ACC", map[string]any{"mcc": []string{"5812"}}, each,
+			map[string]any{"type": "Cash", "percent": 10}))
+		doc["aggregation"] = "account"
+		h.adminDo(http.MethodPut, "/admin/v1/campaigns/CMP-H1ACC", doc, http.StatusOK, nil)
+		appA := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1ACC"}})
+		appB := h.createApp(map[string]any{"campaignIds": []string{"CMP-H1ACC"}})
+		ca, cb := h.client(appA), h.client(appB)
+		ua, err := ca.GetVuid(ctx, "h1-acc-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ub, err := cb.GetVuid(ctx, "h1-acc-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		panX, panY, panZ := pan("411111", 911), pan("411111", 912), pan("411111", 913)
+		x, err := ca.GetCardInfo(ctx, panX)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := ca.GetCardInfo(ctx, panY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []error{
+			ca.AddCard(ctx, ua.Vuid, x.CardID),
+			ca.AddCard(ctx, ua.Vuid, y.CardID),
+			ca.Call(ctx, "enroll", map[string]any{"cardId": x.CardID, "enrollmentGroupId": "EG-H1ACC"}, nil),
+			ca.Call(ctx, "enroll", map[string]any{"cardId": y.CardID, "enrollmentGroupId": "EG-H1ACC"}, nil),
+			cb.AddCard(ctx, ub.Vuid, x.CardID),
+		} {
+			if step != nil {
+				t.Fatal(step)
+			}
+		}
+		h.clock.Advance(time.Minute)
+		var sum struct{ Accepted int }
+		h.adminDo(http.MethodPost, "/admin/v1/transactions", []map[string]any{{"transactionId": "H1ACC-Y", "type": "purchase",
+			"cardId": y.CardID, "amount": 100, "currency": "CNY", "transactionTime": h.clock.Now().Add(-time.Second).Format(time.RFC3339Nano),
+			"merchantId": "M", "merchantName": "S", "mcc": "5812", "merchantCountry": "CN"}}, http.StatusOK, &sum)
+		if sum.Accepted != 1 {
+			t.Fatalf("ingest: %+v", sum)
+		}
+		type page struct {
+			TotalRewards int `json:"totalRewards"`
+			Rewards      []struct {
+				CardIDs []string `json:"cardIds"`
+			} `json:"rewards"`
+		}
+		list := func(c *client.Client, cardID string) page {
+			t.Helper()
+			var p page
+			if err := c.Call(ctx, "listRewards", map[string]any{"cardId": cardID, "status": 0}, &p); err != nil {
+				t.Fatalf("listRewards of %s: %v", cardID, err)
+			}
+			return p
+		}
+		if p := list(ca, y.CardID); p.TotalRewards != 1 {
+			t.Fatalf("A's rewards of Y: %+v, want the account's reward", p)
+		}
+		if p := list(cb, x.CardID); p.TotalRewards != 1 || len(p.Rewards[0].CardIDs) != 1 || p.Rewards[0].CardIDs[0] != x.CardID {
+			t.Errorf("B's rewards of X: %+v, want the account's reward with X alone", p)
+		}
+		yOfB, err := cb.GetCardInfo(ctx, panY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := cb.GetCardInfo(ctx, panZ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unknown, got := list(cb, z.CardID), list(cb, yOfB.CardID)
+		if got.TotalRewards != unknown.TotalRewards || len(got.Rewards) != 0 {
+			t.Errorf("B's rewards of Y, a card B does not know: %+v; a card B does not know answers %+v", got, unknown)
+		}
+	})
+}

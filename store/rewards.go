@@ -90,8 +90,15 @@ const visibleTo = ` EXISTS (SELECT 1 FROM reward_cards v WHERE v.reward_id = r.r
 	EXISTS (SELECT 1 FROM bindings g WHERE g.app_id = ? AND g.card_id = v.card_id) OR
 	EXISTS (SELECT 1 FROM enrollments e WHERE e.app_id = ? AND e.card_id = v.card_id AND e.campaign_id = r.campaign_id))) `
 
+// cardKnownTo holds when the card rc is bound to a user of the app bound to the first
+// placeholder pair, or was enrolled in reward r's campaign through it: the visibility rule
+// met by that card itself.
+const cardKnownTo = ` (EXISTS (SELECT 1 FROM bindings g WHERE g.app_id = ? AND g.card_id = rc.card_id) OR
+	EXISTS (SELECT 1 FROM enrollments e WHERE e.app_id = ? AND e.card_id = rc.card_id AND e.campaign_id = r.campaign_id)) `
+
 // ListRewards answers one page of the rewards that q selects, visible to q.AppID and not
-// voided, newest first (then by rewardId), and the total count.
+// voided, newest first (then by rewardId), and the total count. By card, the card itself must
+// be bound to a user of the app or enrolled through it.
 func (s *Store) ListRewards(ctx context.Context, q vsrp.RewardQuery) ([]*vsrp.Reward, int, error) {
 	if len(q.CampaignIDs) == 0 {
 		return nil, 0, nil
@@ -99,8 +106,11 @@ func (s *Store) ListRewards(ctx context.Context, q vsrp.RewardQuery) ([]*vsrp.Re
 	var from strings.Builder
 	var args []any
 	if q.CardID != "" {
+		// The card asked for must be one the app knows, not only another card of the reward:
+		// else an app that sees an account's reward through one card would learn, card by card,
+		// which other cards are the same person's in another app (keepAppCards hides them).
 		from.WriteString(` FROM reward_cards rc JOIN rewards r ON r.reward_id = rc.reward_id JOIN bills b ON b.bill_id = r.bill_id
-			WHERE rc.card_id = ? AND` + visibleTo)
+			WHERE rc.card_id = ? AND` + cardKnownTo)
 		args = append(args, q.CardID, q.AppID, q.AppID)
 	} else {
 		from.WriteString(` FROM rewards r JOIN bills b ON b.bill_id = r.bill_id WHERE (r.reward_id IN (SELECT rc.reward_id
