@@ -212,9 +212,15 @@ func (b *rowBound) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// errArrayNotClosed ends a JSON array body that ends before its closing bracket: a file cut
+// short at a row's end is not a whole file (the decoder answers io.EOF, the end of a body).
+var errArrayNotClosed = errors.New("the body ends inside the JSON array, before its closing ]: is the file cut short?")
+
 func (s *jsonSource) next() (platform.TxnInput, string, error) {
 	if !s.dec.More() {
-		if _, err := s.dec.Token(); err != nil { // the closing bracket
+		if _, err := s.dec.Token(); err == io.EOF { // the closing bracket
+			return platform.TxnInput{}, "", errArrayNotClosed
+		} else if err != nil {
 			return platform.TxnInput{}, "", err
 		}
 		if _, err := s.dec.Token(); err != io.EOF {
@@ -224,7 +230,9 @@ func (s *jsonSource) next() (platform.TxnInput, string, error) {
 	}
 	s.body.from = s.dec.InputOffset()
 	var raw json.RawMessage
-	if err := s.dec.Decode(&raw); err != nil {
+	if err := s.dec.Decode(&raw); err == io.EOF { // after a comma
+		return platform.TxnInput{}, "", errArrayNotClosed
+	} else if err != nil {
 		return platform.TxnInput{}, "", err
 	}
 	in, reason := decodeRow(raw)
