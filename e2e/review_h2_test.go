@@ -27,3 +27,30 @@ func TestIngestJSONArrayCutShort(t *testing.T) {
 		}
 	}
 }
+
+// Rows that are not UTF-8 (a GBK or Latin-1 export sent as NDJSON or a JSON array) are
+// rejected, as CSV rows are, and nothing of them is stored. Before, the JSON decoder put
+// U+FFFD in place of each bad byte and the row was accepted: merchant names were stored as
+// "Caf\ufffd", and two transactionIds that differ only in such bytes became one (the second
+// a duplicate or a conflict of the first).
+func TestIngestJSONRowsNotUTF8(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	latin1 := func(id string) string {
+		return strings.Replace(f.txnRow(id, "purchase", "", f.cardID, "1"), `"Shop"`, "\"Caf\xe9\"", 1)
+	}
+	for _, c := range []struct{ ctype, body string }{
+		{"application/x-ndjson", latin1("NU1") + "\n"},
+		{"application/json", "[" + latin1("NU2") + "]"},
+		{"text/csv", "transactionId,type,cardId,amount,currency,transactionTime,merchantId,merchantName,mcc,merchantCountry\n" +
+			"NU3,purchase," + f.cardID + ",1,CNY," + f.at + ",M,Caf\xe9,5812,CN\n"},
+	} {
+		status, ans, raw := f.post(t, c.ctype, c.body)
+		if status != http.StatusOK || ans.Accepted != 0 || ans.Rejected != 1 || len(ans.Errors) != 1 || !strings.Contains(ans.Errors[0].Reason, "UTF-8") {
+			t.Errorf("%s: HTTP %d %s; want the row rejected as not UTF-8", c.ctype, status, raw)
+		}
+	}
+	if rewards := f.rewards(t); !strings.Contains(rewards, `"rewards":[]`) {
+		t.Errorf("a row that is not UTF-8 was stored: %.300s", rewards)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
@@ -278,7 +279,13 @@ func (s *ndjsonSource) next() (platform.TxnInput, string, error) {
 // when that much can be read).
 func decodeRow(raw []byte) (platform.TxnInput, string) {
 	var in platform.TxnInput
-	if err := json.Unmarshal(raw, &in); err != nil {
+	err := json.Unmarshal(raw, &in)
+	if err == nil && !utf8.Valid(raw) {
+		// The decoder puts U+FFFD in place of each bad byte: a GBK or Latin-1 file would be
+		// stored with its names lost, and ids that differ in those bytes would become one.
+		err = errors.New("not UTF-8 text")
+	}
+	if err != nil {
 		var id struct {
 			TransactionID string `json:"transactionId"`
 		}
