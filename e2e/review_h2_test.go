@@ -54,3 +54,25 @@ func TestIngestJSONRowsNotUTF8(t *testing.T) {
 		t.Errorf("a row that is not UTF-8 was stored: %.300s", rewards)
 	}
 }
+
+// A CSV file without its header row, whose first column holds card numbers, is refused
+// without the card number in the answer or the log. Before, the answer (and the CLI's
+// message) read `unknown CSV column "4111…"` with the whole PAN.
+func TestIngestCSVWithoutHeaderDoesNotShowCardNumber(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	p := f.pan
+	for _, first := range []string{p, p[:4] + " " + p[4:8] + " " + p[8:12] + " " + p[12:]} {
+		body := first + ",T1,purchase,1.00,CNY," + f.at + ",M,Shop,5812,CN\n"
+		status, _, raw := f.post(t, "text/csv", body)
+		if status != http.StatusBadRequest || !strings.Contains(raw, "unknown CSV column") {
+			t.Fatalf("HTTP %d %s; want 400 for an unknown column", status, raw)
+		}
+		if strings.Contains(raw, p[8:12]) || strings.Contains(raw, p[12:]) {
+			t.Errorf("the answer shows the card number: %s", raw)
+		}
+	}
+	if log := f.h.log.String(); strings.Contains(log, p[8:12]) {
+		t.Errorf("the log shows the card number:\n%s", log)
+	}
+}

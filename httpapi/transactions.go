@@ -341,7 +341,8 @@ func newCSVSource(body io.Reader) (*csvSource, error) {
 	for i, name := range header {
 		name = strings.TrimSpace(strings.TrimPrefix(name, "\ufeff"))
 		if _, ok := csvFields[name]; !ok {
-			return nil, fmt.Errorf("unknown CSV column %q", name)
+			// A file without its header row has data here, maybe a card number: never shown back.
+			return nil, fmt.Errorf("unknown CSV column %q", vsrp.MaskDigits(name, 12))
 		}
 		if slices.Contains(s.header[:i], name) { // which of the two values counts would be a guess
 			return nil, fmt.Errorf("CSV column %q appears more than once", name)
