@@ -62,10 +62,12 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		_, _ = r.Discard(len(utf8BOM))
 	}
 	body := &countingReader{r: r}
-	done := make(chan struct{})
+	done, cleared := make(chan struct{}), make(chan struct{})
 	start := time.Now()
 	if isTerminal(rc.errOut) {
-		go progress(rc.errOut, body, st.Size(), start, done)
+		go func() { progress(rc.errOut, body, st.Size(), start, done); close(cleared) }()
+	} else {
+		close(cleared)
 	}
 	var res struct {
 		Accepted   int `json:"accepted"`
@@ -81,6 +83,7 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 	// No time limit: a large file takes as long as it takes (the server answers at the end).
 	err = c.send(0, http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
 	close(done)
+	<-cleared // the bar's line is cleared before the summary or an error takes it
 	var ae *answerError
 	if errors.As(err, &ae) {
 		// Reading stopped, or a batch failed: what was stored before it still counts.

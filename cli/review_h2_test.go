@@ -1,0 +1,81 @@
+//go:build linux
+
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// openPTY answers a pseudo-terminal: what is written to term (a terminal, as isTerminal sees
+// it) is read from screen.
+func openPTY(t *testing.T) (screen, term *os.File) {
+	t.Helper()
+	screen, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	var unlock int32
+	var n uint32
+	for _, c := range []struct {
+		req uintptr
+		arg unsafe.Pointer
+	}{{syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)}, {syscall.TIOCGPTN, unsafe.Pointer(&n)}} {
+		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, screen.Fd(), c.req, uintptr(c.arg)); errno != 0 {
+			t.Skipf("no pseudo-terminal: %v", errno)
+		}
+	}
+	term, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { screen.Close(); term.Close() })
+	return screen, term
+}
+
+// On a terminal the progress bar's line is cleared before the summary is printed. Before, the
+// summary was printed while the bar was still on its line (the goroutine that clears it had
+// not run yet, and the process ended before it did): imports on a terminal ended with
+// "… ETA server finishing1 rows in 1.2s …" on one line. Which goroutine wrote first was left to
+// the scheduler, so the import runs a few times.
+func TestTxnImportProgressClearedBeforeSummary(t *testing.T) {
+	// A server that takes its time, so that the bar is drawn at least once.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(300 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"accepted":1,"duplicates":0,"rejected":0,"errors":[]}`)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "t.csv")
+	if err := os.WriteFile(file, []byte("transactionId\nT1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		screen, term := openPTY(t)
+		shown := make(chan string)
+		go func() {
+			b, _ := io.ReadAll(screen) // until the terminal's side is closed
+			shown <- string(b)
+		}()
+		code := Main([]string{"txn", "import", "--server", srv.URL, "--admin-token", "x", file}, term, term)
+		time.Sleep(100 * time.Millisecond) // whatever a goroutine left running would still write
+		term.Close()
+		out := <-shown
+		at := strings.Index(out, "1 rows in")
+		if code != 0 || at < 0 || !strings.Contains(out, "ETA") {
+			t.Fatalf("exit %d, terminal %q; want the bar drawn, then the summary", code, out)
+		}
+		if !strings.HasSuffix(out[:at], "\r\033[K") || strings.Contains(out[at:], "\033[K") {
+			t.Fatalf("the summary is not on a line of its own after the bar was cleared:\n%q", out)
+		}
+	}
+}
