@@ -79,3 +79,26 @@ func TestTxnImportProgressClearedBeforeSummary(t *testing.T) {
 		}
 	}
 }
+
+// A file that grows while it is imported (a feed still being written) has sent more bytes
+// than its size at the start: the bar stays full instead of the CLI crashing. Before, the bar
+// repeated "░" a negative number of times: panic, and the import was cut off.
+func TestTxnImportProgressPastTheFileSize(t *testing.T) {
+	c := &countingReader{}
+	c.bytes.Store(1500)
+	c.lines.Store(15)
+	done := make(chan struct{})
+	time.AfterFunc(500*time.Millisecond, func() { close(done) })
+	var b strings.Builder
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("progress with 1500 bytes sent of a 1000-byte file: panic %v", r)
+			}
+		}()
+		progress(&b, c, 1000, time.Now().Add(-time.Second), done)
+	}()
+	if !strings.Contains(b.String(), "100.0%") || !strings.Contains(b.String(), "server finishing") {
+		t.Errorf("progress past the size drew %q, want a full bar", b.String())
+	}
+}

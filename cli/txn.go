@@ -165,7 +165,7 @@ func progress(w io.Writer, c *countingReader, size int64, start time.Time, done 
 			elapsed := time.Since(start).Seconds()
 			frac := 0.0
 			if size > 0 {
-				frac = float64(sent) / float64(size)
+				frac = min(float64(sent)/float64(size), 1) // a file that grows while it is sent
 			}
 			eta := "—"
 			if frac > 0 && frac < 1 {
