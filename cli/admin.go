@@ -76,7 +76,12 @@ func (f *AdminFlags) send(limit time.Duration, method, path, contentType string,
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(data, out)
+	if err := json.Unmarshal(data, out); err != nil {
+		// Something else answers at that address (a proxy's page, another service).
+		return fmt.Errorf("%s %s: HTTP %d, but the answer is not the admin API's JSON (%v): is %s the VSRP server?",
+			method, path, resp.StatusCode, err, f.Server)
+	}
+	return nil
 }
 
 // CampaignCmd groups the campaign commands.

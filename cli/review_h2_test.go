@@ -102,3 +102,23 @@ func TestTxnImportProgressPastTheFileSize(t *testing.T) {
 		t.Errorf("progress past the size drew %q, want a full bar", b.String())
 	}
 }
+
+// A --server that is not the VSRP server but answers 200 (a load balancer's maintenance page,
+// another service on that port) is named in the error: before, the CLI said only "invalid
+// character '<' looking for beginning of value", which tells an operator nothing.
+func TestTxnImportWrongServerSaysSo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "<html><body>Welcome to nginx!</body></html>\n")
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "t.csv")
+	if err := os.WriteFile(file, []byte("transactionId\nT1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	code := Main([]string{"txn", "import", "--server", srv.URL, "--admin-token", "x", file}, &out, &errOut)
+	if code != 1 || out.String() != "" || !strings.Contains(errOut.String(), srv.URL) || !strings.Contains(errOut.String(), "not") {
+		t.Errorf("exit %d, %q %q; want exit 1 and an error that names the server and says its answer is not the admin API's", code, out.String(), errOut.String())
+	}
+}
