@@ -19,8 +19,13 @@ import (
 	"github.com/vsrp-dev/vsrp/platform"
 )
 
-// ingestBatch is how many rows go to the engine in one database transaction.
-const ingestBatch = 10000
+// ingestBatch is how many rows go to the engine in one database transaction; a batch also
+// ends at ingestBatchBytes of field text, so that rows of long fields (up to 64 KiB each) keep
+// the few batches in flight within memory.
+const (
+	ingestBatch      = 10000
+	ingestBatchBytes = 16 << 20
+)
 
 // rowSource yields transactions one at a time from a streamed body. A row that cannot be read
 // as a transaction comes back with a reason; a body that cannot go on ends with an error.
@@ -36,7 +41,7 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		a.adminFail(w, r, &ve)
 		return
 	}
-	r.Body = withoutBOM(http.MaxBytesReader(w, r.Body, 8<<30)) // streamed: the limit only bounds a runaway upload
+	r.Body = withoutBOM(r.Body) // streamed, so of any size (contract 8): memory holds a few batches
 	// A large file takes longer than the server's usual deadlines.
 	rc := http.NewResponseController(w)
 	if err := errors.Join(rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Time{})); err != nil {
@@ -103,12 +108,13 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	var unreadable []platform.RowError
 	unreadableRows := 0
 	batch := make([]platform.TxnInput, 0, ingestBatch)
+	batchBytes := 0
 	first, row := 1, 0
 	// flush hands the batch (rows first…row) over; the next batch starts after row.
 	flush := func() {
 		if len(batch) > 0 {
 			jobs <- job{rows: batch, first: first}
-			batch = make([]platform.TxnInput, 0, ingestBatch)
+			batch, batchBytes = make([]platform.TxnInput, 0, ingestBatch), 0
 		}
 		first = row + 1
 	}
@@ -134,7 +140,7 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 		}
 		row++
 		batch = append(batch, in)
-		if len(batch) == ingestBatch {
+		if batchBytes += in.Size(); len(batch) == ingestBatch || batchBytes >= ingestBatchBytes {
 			flush()
 		}
 	}
@@ -148,6 +154,9 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	if sum.Errors == nil {
 		sum.Errors = []platform.RowError{}
 	}
+	for i := range sum.Errors { // a rejected row's id may be anything up to a row's length
+		sum.Errors[i].TransactionID = clip(sum.Errors[i].TransactionID, maxEchoedID)
+	}
 	// An answer that is an error still says what was stored and rejected before it.
 	failure := func(e map[string]any) map[string]any {
 		out := map[string]any{"error": e, "accepted": sum.Accepted, "duplicates": sum.Duplicates, "rejected": sum.Rejected,
@@ -156,6 +165,13 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 			out["errorsOmitted"] = sum.ErrorsOmitted
 		}
 		return out
+	}
+	if r.Context().Err() != nil {
+		// The client went away (an interrupted upload): nobody reads an answer, and it is no
+		// fault of the server's. The batches committed before stay stored.
+		logger(r.Context()).Info("the client closed the connection during an import", "rowsRead", row,
+			"accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
+		return
 	}
 	if ingestErr != nil {
 		// The batches committed before the failure stay stored: say how far it got, and that
@@ -167,16 +183,27 @@ func (a *API) postTransactions(w http.ResponseWriter, r *http.Request) {
 	}
 	if streamErr != nil {
 		// Rows before the break are stored and counted; say where reading stopped.
-		var tooBig *http.MaxBytesError
 		msg := fmt.Sprintf("reading stopped after row %d: %v", row, streamErr)
-		if errors.As(streamErr, &tooBig) {
-			msg = fmt.Sprintf("reading stopped after row %d: body too large", row)
-		}
 		writeJSON(w, http.StatusBadRequest, failure(map[string]any{"code": "invalid", "message": msg,
 			"details": []vsrp.FieldError{{Field: "body", Reason: msg}}}))
 		return
 	}
 	writeJSON(w, http.StatusOK, sum)
+}
+
+// maxEchoedID bounds the transactionId that the answer repeats for a rejected row (a valid
+// one has at most 128 bytes): 10,000 rejected rows of 64 KiB ids would make an answer of 640 MB.
+const maxEchoedID = 128
+
+// clip cuts s to at most n bytes, on a character boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // jsonSource reads a JSON array of transactions. A row that is JSON but not a transaction is
@@ -352,6 +379,19 @@ func newCSVSource(body io.Reader) (*csvSource, error) {
 			s.idAt = i
 		}
 	}
+	// Without one of these every row would be rejected for it: say so once.
+	var missing []string
+	for _, name := range []string{"transactionId", "type", "amount", "currency", "transactionTime", "mcc"} {
+		if !slices.Contains(s.header, name) {
+			missing = append(missing, name)
+		}
+	}
+	if !slices.Contains(s.header, "cardId") && !slices.Contains(s.header, "pan") {
+		missing = append(missing, "cardId or pan")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the CSV header has no column %s", strings.Join(missing, ", "))
+	}
 	return s, nil
 }
 
@@ -362,8 +402,8 @@ func (s *csvSource) next() (platform.TxnInput, string, error) {
 		if err != nil || reason != "" {
 			return in, reason, err
 		}
-		if rec == nil { // a blank line
-			continue
+		if rec == nil || !slices.ContainsFunc(rec, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+			continue // a blank line, or a row of empty fields (a spreadsheet's empty rows: ",,,,")
 		}
 		if s.idAt >= 0 && s.idAt < len(rec) {
 			in.TransactionID = rec[s.idAt]

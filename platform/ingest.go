@@ -34,6 +34,13 @@ type TxnInput struct {
 	MerchantCountry       string       `json:"merchantCountry"`
 }
 
+// Size is the length of the row's text, for bounding the memory that batches of rows hold.
+func (in *TxnInput) Size() int {
+	return len(in.TransactionID) + len(in.Type) + len(in.OriginalTransactionID) + len(in.CardID) + len(in.PAN) +
+		len(in.Amount) + len(in.Currency) + len(in.TransactionTime) + len(in.MerchantID) + len(in.MerchantName) +
+		len(in.MCC) + len(in.MerchantCountry)
+}
+
 // RowError says why one row was rejected. Row counts data rows from 1.
 type RowError struct {
 	Row           int    `json:"row"`
