@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -34,7 +35,12 @@ func (f *AdminFlags) do(method, path, contentType string, body io.Reader, out an
 
 // send is do with a time limit for the whole exchange; 0 means none (a long upload).
 func (f *AdminFlags) send(limit time.Duration, method, path, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequest(method, strings.TrimRight(f.Server, "/")+path, body)
+	return f.sendCtx(context.Background(), limit, method, path, contentType, body, out)
+}
+
+// sendCtx is send that also stops when ctx ends.
+func (f *AdminFlags) sendCtx(ctx context.Context, limit time.Duration, method, path, contentType string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(f.Server, "/")+path, body)
 	if err != nil {
 		return err
 	}

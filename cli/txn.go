@@ -3,21 +3,24 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // TxnCmd groups the transaction commands.
 type TxnCmd struct {
-	Import TxnImportCmd `cmd:"" help:"Import a transaction file (CSV, NDJSON or a JSON array) into a running server. Exits 0 when every row was stored or was a duplicate, 3 when the server read the whole file but rejected some rows (listed), 1 when the import failed or stopped."`
+	Import TxnImportCmd `cmd:"" help:"Import a transaction file (CSV, NDJSON or a JSON array) into a running server. Exits 0 when every row was stored or was a duplicate, 3 when the server read the whole file but rejected some rows (listed), 130 when interrupted (Ctrl-C), 1 when the import failed or stopped."`
 }
 
 // TxnImportCmd streams a transaction file to the admin API.
@@ -62,6 +65,9 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 		_, _ = r.Discard(len(utf8BOM))
 	}
 	body := &countingReader{r: r}
+	if ctype == importTypes["csv"] {
+		body.lines.Store(-1) // the header is no row
+	}
 	done, cleared := make(chan struct{}), make(chan struct{})
 	start := time.Now()
 	if isTerminal(rc.errOut) {
@@ -80,10 +86,19 @@ func (c *TxnImportCmd) Run(rc *runCtx) error {
 			Reason        string `json:"reason"`
 		} `json:"errors"`
 	}
+	// Ctrl-C stops the upload: the server drops the batch in progress and keeps the ones before.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// No time limit: a large file takes as long as it takes (the server answers at the end).
-	err = c.send(0, http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
+	err = c.sendCtx(ctx, 0, http.MethodPost, "/admin/v1/transactions", ctype, body, &res)
 	close(done)
 	<-cleared // the bar's line is cleared before the summary or an error takes it
+	if ctx.Err() != nil {
+		fmt.Fprintf(rc.errOut, "interrupted after sending %d of %d bytes (%d rows): the server keeps the batches it had "+
+			"stored and drops the one in progress; sending the file again is safe (stored rows come back as duplicates)\n",
+			body.bytes.Load(), st.Size(), max(body.lines.Load(), 0))
+		return &exitStatus{code: exitInterrupted, msg: "import interrupted"}
+	}
 	var ae *answerError
 	if errors.As(err, &ae) {
 		// Reading stopped, or a batch failed: what was stored before it still counts.
@@ -138,8 +153,12 @@ func (c *TxnImportCmd) contentType() (string, error) {
 	return "", fmt.Errorf("%s: the extension does not say the format (.csv, .ndjson, .jsonl or .json): use --format csv, ndjson or json", c.File)
 }
 
-// exitRowsRejected is the exit status of an import that read the whole file but rejected rows.
-const exitRowsRejected = 3
+// exitRowsRejected is the exit status of an import that read the whole file but rejected rows;
+// exitInterrupted that of one stopped by Ctrl-C (or SIGTERM), as shells report a SIGINT.
+const (
+	exitRowsRejected = 3
+	exitInterrupted  = 130
+)
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -161,7 +180,7 @@ func progress(w io.Writer, c *countingReader, size int64, start time.Time, done 
 			fmt.Fprint(w, "\r\033[K")
 			return
 		case <-t.C:
-			sent, rows := c.bytes.Load(), c.lines.Load()
+			sent, rows := c.bytes.Load(), max(c.lines.Load(), 0)
 			elapsed := time.Since(start).Seconds()
 			frac := 0.0
 			if size > 0 {
