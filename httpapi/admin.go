@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
-
 	"github.com/vsrp-dev/vsrp"
 	"github.com/vsrp-dev/vsrp/platform"
 )
@@ -343,13 +341,13 @@ func readDocument(r *http.Request) ([]byte, error) {
 	}
 	switch mediaType(r) {
 	case "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
-		var v any
-		if err := yaml.Unmarshal(body, &v); err != nil {
+		doc, err := yamlToJSON(body)
+		if err != nil {
 			var ve vsrp.ValidationError
 			ve.Add("body", "not valid YAML: %v", err)
 			return nil, &ve
 		}
-		return json.Marshal(v)
+		return doc, nil
 	}
 	return bytes.TrimSpace(body), nil
 }
