@@ -1007,6 +1007,9 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 			return storeErr(p.store.MarkEvaluated(ctx, campaignID, doc.Version))
 		}
 		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
+			if err := p.voidFormerUnits(tx, campaignID, cards, p.now()); err != nil {
+				return err
+			}
 			return p.evaluateCards(ctx, tx, cards, nil, campaignID, p.now())
 		})
 		if err != nil {
@@ -1014,6 +1017,54 @@ func (p *Platform) Reevaluate(ctx context.Context, campaignID string) error {
 		}
 		after = cards[len(cards)-1]
 	}
+}
+
+// voidFormerUnits voids the open-bill rewards of the cards that belong to units the cards no
+// longer make up in the campaign: after a change of its aggregation, a card's own unit (now in
+// its user's account) or its user's account (now a unit per card). evaluateCards voids only
+// what the rules no longer give to the units that exist now.
+func (p *Platform) voidFormerUnits(tx *store.Tx, campaignID string, cards []string, now time.Time) error {
+	c, err := p.compiledCampaign(campaignID, tx.Campaign)
+	if err != nil || c == nil {
+		return err
+	}
+	enrolled, err := tx.CardCampaigns(cards)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, card := range cards {
+		for _, e := range enrolled[card] {
+			if e.CampaignID != campaignID {
+				continue
+			}
+			u, err := p.unitOf(tx, c.campaign, card, e)
+			if err != nil {
+				return err
+			}
+			live[u.Key] = true
+		}
+	}
+	units, err := tx.OpenRewardUnits(campaignID, cards)
+	if err != nil {
+		return err
+	}
+	gone := slices.DeleteFunc(units, func(u string) bool { return live[u] })
+	if len(gone) == 0 {
+		return nil
+	}
+	existing, err := tx.UnitRewards(gone)
+	if err != nil {
+		return err
+	}
+	for _, u := range gone {
+		for _, o := range c.offers {
+			if err := voidUnit(tx, o, u, nil, existing, "the campaign's aggregation changed: the transactions count in another unit now", now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // retireRecutBills removes the open bills of periods that the campaign's dates no longer cut

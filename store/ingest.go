@@ -495,6 +495,28 @@ func (t *Tx) Rewards(ids []string) (map[string]*StoredReward, error) {
 	return out, nil
 }
 
+// OpenRewardUnits answers the units of the campaign's rewards of open bills that list one of
+// the cards.
+func (t *Tx) OpenRewardUnits(campaignID string, cardIDs []string) ([]string, error) {
+	if err := t.flushRewards(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for len(cardIDs) > 0 {
+		n := min(256, len(cardIDs))
+		units, err := collectStrings(t.query(`SELECT DISTINCT r.unit_key FROM reward_cards c
+			JOIN rewards r ON r.reward_id = c.reward_id JOIN bills b ON b.bill_id = r.bill_id
+			WHERE c.card_id IN `+inList(n)+` AND r.campaign_id = ? AND b.status = 0`, append(strs(cardIDs[:n]), campaignID)...))
+		if err != nil {
+			return nil, t.s.wrap(err)
+		}
+		out = append(out, units...)
+		cardIDs = cardIDs[n:]
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 // UnitBill names the rewards of one unit on one bill.
 type UnitBill struct {
 	UnitKey string

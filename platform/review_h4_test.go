@@ -1,0 +1,133 @@
+package platform_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// h4Clock is when the h4 tests ingest and change campaigns: mid-March 2027, so that January
+// and February are over and their bills may be generated.
+var h4Clock = time.Date(2027, 3, 20, 0, 0, 0, 0, time.UTC)
+
+// h4Purchases are purchases of two cards over January to March 2027 on two MCCs and two
+// merchants, of various amounts (each at a distinct time).
+func h4Purchases(cards []string) []platform.TxnInput {
+	var rows []platform.TxnInput
+	day := time.Date(2027, 1, 11, 4, 0, 0, 0, time.UTC)
+	amounts := []string{"120", "80", "250", "40", "300", "95.5", "180", "60", "20", "410", "75", "130"}
+	for i := range 24 {
+		card := cards[i%len(cards)]
+		at := day.Add(time.Duration(i) * 3 * 24 * time.Hour).Add(time.Duration(i) * 37 * time.Minute)
+		p := purchase(fmt.Sprintf("P%02d", i), card, amounts[i%len(amounts)], at)
+		if i%3 == 1 {
+			p.MCC = "5411"
+		}
+		if i%4 == 2 {
+			p.MerchantID = "M2"
+		}
+		rows = append(rows, p)
+	}
+	return rows
+}
+
+// h4State is every live reward of CMP-T and every bill holding one, in words that do not
+// depend on the store's random ids (cards, users).
+func h4State(t *testing.T, p *platform.Platform, st *store.Store) []string {
+	t.Helper()
+	var out []string
+	for _, r := range liveRewards(t, st) {
+		out = append(out, fmt.Sprintf("reward %s %s..%s account=%v cards=%d status=%d amount=%d n=%d total=%d msg=%q name=%q claim=%v",
+			r.OfferID, r.Bill.StartDate, r.Bill.EndDate, r.AccountVuid != "", len(r.CardIDs), r.Status, r.CalculatedAmount,
+			r.EventCount, r.EventTotalAmount, r.CalculateMessage, r.Name, r.ClaimRequired))
+	}
+	for _, b := range mustBills(t, p) {
+		if b.RewardCount == 0 && b.Status == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("bill %s %s..%s due %s status=%d rewards=%d total=%d name=%q", b.OfferID, b.StartDate, b.EndDate,
+			b.SettlementDate, b.Status, b.RewardCount, b.TotalAmount, b.Name))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// h4World is a platform with CMP-T applied as doc, two enrolled cards bound to one user of
+// app A, and its platform at h4Clock.
+type h4World struct {
+	f     *fixture
+	p     *platform.Platform
+	st    *store.Store
+	cards []string
+}
+
+func newH4World(t *testing.T, st *store.Store, doc []byte) *h4World {
+	t.Helper()
+	f := setup(t, st)
+	if _, err := f.p.ApplyCampaign(context.Background(), "CMP-T", doc, false); err != nil {
+		t.Fatal(err)
+	}
+	cards := enrolledCards(t, f, 2)
+	bindAll(t, f, "h4-user", cards...)
+	return &h4World{f: f, p: newPlatformAt(t, st, h4Clock), st: st, cards: cards}
+}
+
+func (w *h4World) apply(t *testing.T, doc []byte) {
+	t.Helper()
+	if _, err := w.p.ApplyCampaign(context.Background(), "CMP-T", doc, false); err != nil {
+		t.Fatalf("applying the change: %v", err)
+	}
+}
+
+// sameAsIngestedUnder checks contract 8 for a change before generation: once doc v2 replaced
+// v1, the rewards and bills are those the transactions would have given had they been
+// ingested under v2 from the start.
+func sameAsIngestedUnder(t *testing.T, st *store.Store, v1, v2 []byte) {
+	t.Helper()
+	changed := newH4World(t, st, v1)
+	ingest(t, changed.p, h4Purchases(changed.cards))
+	changed.apply(t, v2)
+	fresh := newH4World(t, storetest.Open(t, st.Engine()), v2)
+	ingest(t, fresh.p, h4Purchases(fresh.cards))
+	got, want := h4State(t, changed.p, changed.st), h4State(t, fresh.p, fresh.st)
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the change:\n  %s\nas if ingested under the new document:\n  %s", strings.Join(got, "\n  "),
+			strings.Join(want, "\n  "))
+	}
+}
+
+func withAggregation(doc []byte, aggregation string) []byte {
+	return []byte(strings.Replace(string(doc), `"aggregation":"card"`, `"aggregation":"`+aggregation+`"`, 1))
+}
+
+// h4Offers are an each offer (10%, at most 2 a month) and a spend offer (300.00 for 20.00).
+func h4Offers() []map[string]any {
+	each := offer("OF-E", "each", map[string]any{"limits": map[string]any{"perCardPerPeriod": 2}})
+	spend := offer("OF-S", "spend", map[string]any{"goal": map[string]any{"type": "spend", "threshold": 300},
+		"reward": map[string]any{"type": "Cash", "amount": 20}})
+	return []map[string]any{each, spend}
+}
+
+// Contract 8: aggregation says whose transactions make one reward (归卡 per card, 归户 per
+// account). Changing it before generation must leave the rewards the transactions give under
+// the new aggregation, and no others: the units of the old aggregation no longer exist, so
+// their rewards of open bills are voided (docs/decisions.md, "Changing a campaign before
+// generation": rewards the rules no longer give are voided).
+func TestAggregationChangeBeforeGeneration(t *testing.T) {
+	for _, c := range []struct{ from, to string }{{"card", "account"}, {"account", "card"}} {
+		t.Run(c.from+" to "+c.to, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				doc := rewardCampaign(h4Offers()...)
+				sameAsIngestedUnder(t, st, withAggregation(doc, c.from), withAggregation(doc, c.to))
+			})
+		})
+	}
+}
+
