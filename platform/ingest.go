@@ -730,9 +730,10 @@ func (p *Platform) evaluateUnit(tx *store.Tx, o *engine.Offer, w *unitWork, txns
 			}
 		}
 	}
-	if o.Goal == "each" && w.unit.AccountVuid == "" && w.c.campaign.Aggregation == "account" {
+	if o.Goal == "each" && w.unit.AccountVuid == "" && (w.c.campaign.Aggregation == "account" || !fresh) {
 		// Such an account reward has the id of the card's own reward of the purchase: once the
-		// card left the account, it is the card's own, and is read (and moved) as such.
+		// card left the account (or the campaign its account aggregation), it is the card's own,
+		// and is read (and moved) as such.
 		var missing []string
 		for i := range results {
 			if id := rewardID(results[i].Key); existing[id] == nil {

@@ -131,3 +131,29 @@ func TestAggregationChangeBeforeGeneration(t *testing.T) {
 	}
 }
 
+// An account's each reward stored under its purchase's key alone (before account rewards were
+// keyed apart from their cards') has the id of the card's own reward of the purchase: after
+// the campaign changes to per-card aggregation it is that reward, recomputed in place (one
+// reward that pays), not a second insert of the same id.
+func TestAggregationChangeOfLegacyAccountEachReward(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		each := offer("OF-E", "each", nil)
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountCampaign(each), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		bindAll(t, f, "legacy-user", card)
+		p := newPlatformAt(t, st, testNow.Add(time.Hour))
+		ingest(t, p, []platform.TxnInput{purchase("A1", card, "100", testNow.Add(time.Minute))})
+		giveLegacyEachID(t, st, "A1")
+		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(each), false); err != nil {
+			t.Fatalf("changing the aggregation to card: %v", err)
+		}
+		own := `OF-E 2027-01-01..2027-01-31 vuid="" cards=1 status=1 amount=1000 n=1 total=10000`
+		if got := describe(t, st); !slices.Equal(got, []string{own}) {
+			t.Fatalf("after the change: %q\nwant the card's own reward only: %q", got, own)
+		}
+	})
+}
