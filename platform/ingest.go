@@ -1071,7 +1071,8 @@ func (p *Platform) voidFormerUnits(tx *store.Tx, campaignID string, cards []stri
 // retireRecutBills removes the open bills of periods that the campaign's dates no longer cut
 // (its start moved, so a period begins on another day), once every reward has been evaluated
 // again: their rewards are voided or on the new period's bill, and an offer has one bill per
-// period. The voided rewards go to the bill of the period now holding that day.
+// period. The voided rewards go to the bill of the period now holding that day. An open bill
+// whose period still begins on its day takes that period's last day and settlement date.
 func (p *Platform) retireRecutBills(tx *store.Tx, campaignID string) error {
 	c, err := p.compiledCampaign(campaignID, tx.Campaign)
 	if err != nil || c == nil {
@@ -1089,7 +1090,15 @@ func (p *Platform) retireRecutBills(tx *store.Tx, campaignID string) error {
 		}
 		o := c.offers[i]
 		per, err := o.PeriodOfDay(b.StartDate)
-		if err != nil || per.Start == b.StartDate {
+		if err != nil {
+			continue
+		}
+		if per.Start == b.StartDate {
+			// The period still begins that day, but may end (and fall due) on another: a bill
+			// whose rewards were all voided was not written again with them.
+			if _, _, err := bills.get(o, per); err != nil {
+				return err
+			}
 			continue
 		}
 		into, status, err := bills.get(o, per)

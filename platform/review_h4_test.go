@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/engine"
 	"github.com/vsrp-dev/vsrp/platform"
 	"github.com/vsrp-dev/vsrp/store"
 	"github.com/vsrp-dev/vsrp/storetest"
@@ -101,6 +103,39 @@ func sameAsIngestedUnder(t *testing.T, st *store.Store, v1, v2 []byte) {
 		t.Fatalf("after the change:\n  %s\nas if ingested under the new document:\n  %s", strings.Join(got, "\n  "),
 			strings.Join(want, "\n  "))
 	}
+	periodsCutBy(t, changed.p, v2)
+}
+
+// periodsCutBy checks contract 8 for every open bill of CMP-T, voided rewards or not: its
+// StartDate, EndDate and SettlementDate are those of a billing period of its offer in doc (one
+// bill per offer per period; none for a period the document no longer cuts).
+func periodsCutBy(t *testing.T, p *platform.Platform, doc []byte) {
+	t.Helper()
+	c, err := vsrp.ParseCampaign(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers := map[string]*engine.Offer{}
+	for i := range c.Offers {
+		o, err := engine.Compile(c, &c.Offers[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		offers[o.OfferID] = o
+	}
+	for _, b := range mustBills(t, p) {
+		if b.Status != vsrp.BillOpen {
+			continue
+		}
+		per, err := offers[b.OfferID].PeriodOfDay(b.StartDate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (engine.Period{Start: b.StartDate, End: b.EndDate, Settlement: b.SettlementDate}); got != per {
+			t.Errorf("open bill %s of %s (%d live rewards) is for %+v; the offer's period of that day is %+v", b.ID, b.OfferID,
+				b.RewardCount, got, per)
+		}
+	}
 }
 
 func withAggregation(doc []byte, aggregation string) []byte {
@@ -154,6 +189,129 @@ func TestAggregationChangeOfLegacyAccountEachReward(t *testing.T) {
 		own := `OF-E 2027-01-01..2027-01-31 vuid="" cards=1 status=1 amount=1000 n=1 total=10000`
 		if got := describe(t, st); !slices.Equal(got, []string{own}) {
 			t.Fatalf("after the change: %q\nwant the card's own reward only: %q", got, own)
+		}
+	})
+}
+
+// h4Doc is CMP-T with the h4 offers, each changed by its function, and then the whole
+// document by edit (string replacements, old then new).
+func h4Doc(each, spend func(o map[string]any), edit ...string) []byte {
+	offers := h4Offers()
+	if each != nil {
+		each(offers[0])
+	}
+	if spend != nil {
+		spend(offers[1])
+	}
+	doc := string(rewardCampaign(offers...))
+	for i := 0; i+1 < len(edit); i += 2 {
+		doc = strings.Replace(doc, edit[i], edit[i+1], 1)
+	}
+	return []byte(doc)
+}
+
+func set(path string, v any) func(o map[string]any) {
+	return func(o map[string]any) {
+		keys := strings.Split(path, ".")
+		m := o
+		for _, k := range keys[:len(keys)-1] {
+			if m[k] == nil {
+				m[k] = map[string]any{}
+			}
+			m = m[k].(map[string]any)
+		}
+		m[keys[len(keys)-1]] = v
+	}
+}
+
+func both(fs ...func(o map[string]any)) func(o map[string]any) {
+	return func(o map[string]any) {
+		for _, f := range fs {
+			f(o)
+		}
+	}
+}
+
+// Contract 8 and docs/decisions.md ("Changing a campaign before generation"): whatever changes
+// in a campaign document before its bills are generated, the rewards of open bills follow the
+// new document exactly as if the transactions had been ingested under it.
+func TestEveryChangeBeforeGeneration(t *testing.T) {
+	base := h4Doc(nil, nil)
+	for _, c := range []struct {
+		name string
+		v2   []byte
+	}{
+		{"threshold up", h4Doc(nil, set("goal.threshold", 500))},
+		{"threshold down", h4Doc(nil, set("goal.threshold", 100))},
+		{"goal spend to count", h4Doc(nil, set("goal", map[string]any{"type": "count", "threshold": 3}))},
+		{"goal each to spend", h4Doc(set("goal", map[string]any{"type": "spend", "threshold": 200}), nil)},
+		{"fixed amount", h4Doc(nil, set("reward.amount", 35.5))},
+		{"percent", h4Doc(set("reward.percent", 12.5), nil)},
+		{"percent to amount", h4Doc(set("reward", map[string]any{"type": "Cash", "amount": 3}), nil)},
+		{"cap", h4Doc(set("reward.cap", 10), nil)},
+		{"points", h4Doc(set("reward.type", "Point"), set("reward.type", "Point"))},
+		{"mcc", h4Doc(set("match.mcc", []string{"5411"}), set("match.mcc", []string{"5812"}))},
+		{"merchant", h4Doc(set("match.merchantIds", []string{"M2"}), set("match.merchantIds", []string{"M"}))},
+		{"merchant country", h4Doc(set("match.merchantCountries", []string{"HK"}), nil)},
+		{"minAmount", h4Doc(set("match.minAmount", 100), set("match.minAmount", 90))},
+		{"currencies", h4Doc(set("match.currencies", []string{"USD"}), nil)},
+		{"per card per period up", h4Doc(set("limits.perCardPerPeriod", 3), set("limits.perCardPerPeriod", 1))},
+		{"per card per period off", h4Doc(set("limits.perCardPerPeriod", 0), nil)},
+		{"per card total", h4Doc(set("limits.perCardTotal", 5), set("limits.perCardTotal", 2))},
+		{"budget", h4Doc(set("limits.budget", 60), set("limits.budget", 50))},
+		{"week", h4Doc(set("billing.period", "week"), set("billing.period", "week"))},
+		{"day", h4Doc(set("billing.period", "day"), set("billing.period", "day"))},
+		{"campaign period", h4Doc(set("billing.period", "campaign"), set("billing.period", "campaign"))},
+		{"settlement delay", h4Doc(set("billing.settlementDelayDays", 5), nil)},
+		{"start later", h4Doc(nil, nil, `"startDate":"2027-01-01"`, `"startDate":"2027-01-20"`)},
+		{"end earlier", h4Doc(nil, nil, `"endDate":"2027-12-31"`, `"endDate":"2027-02-20"`)},
+		{"timezone", h4Doc(nil, nil, `"timezone":"Asia/Shanghai"`, `"timezone":"America/Los_Angeles"`)},
+		{"currency", h4Doc(nil, nil, `"currency":"CNY"`, `"currency":"HKD"`)},
+		{"name and claim", h4Doc(both(set("name", "new each"), set("reward.claimRequired", true)), set("name", "new spend"))},
+		{"everything at once", h4Doc(both(set("billing.period", "week"), set("limits.perCardTotal", 4), set("match.minAmount", 50)),
+			both(set("limits.budget", 40), set("goal.threshold", 250)), `"timezone":"Asia/Shanghai"`, `"timezone":"UTC"`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				sameAsIngestedUnder(t, st, base, c.v2)
+			})
+		})
+	}
+}
+
+// Contract 8: StartDate and EndDate are the period's first and last day, SettlementDate the
+// day it falls due, and bills are generated once the period has ended plus the delay. When a
+// change of the billing period (week to month) leaves a week's bill holding only rewards the
+// new rules void, that bill (whose id is the month's: both start on the 1st) must take the
+// month's dates. It kept the week's, fell due after the first week, and the scheduler
+// generated February's bill on the 10th: a purchase of the 9th then earned nothing.
+func TestPeriodChangeLeavesNoBillFallingDueEarly(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		weekly := offer("OF-E", "each", map[string]any{"billing": map[string]any{"period": "week"},
+			"match": map[string]any{"mcc": []string{"5812", "5411"}}})
+		monthly := offer("OF-E", "each", map[string]any{"match": map[string]any{"mcc": []string{"5812"}}})
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(weekly), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		p := newPlatformAt(t, st, time.Date(2027, 2, 8, 12, 0, 0, 0, time.UTC))
+		grocery := purchase("FEB3", card, "100", time.Date(2027, 2, 3, 4, 0, 0, 0, time.UTC))
+		grocery.MCC = "5411"
+		ingest(t, p, []platform.TxnInput{grocery})
+		if _, err := p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(monthly), false); err != nil {
+			t.Fatal(err)
+		}
+		later := newPlatformAt(t, st, time.Date(2027, 2, 10, 12, 0, 0, 0, time.UTC))
+		if err := later.RunDueWork(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ingest(t, later, []platform.TxnInput{purchase("FEB9", card, "100", time.Date(2027, 2, 9, 4, 0, 0, 0, time.UTC))})
+		want := []string{`OF-E 2027-02-01..2027-02-28 vuid="" cards=1 status=1 amount=1000 n=1 total=10000`}
+		if got := describe(t, st); !slices.Equal(got, want) {
+			t.Fatalf("rewards: %q\nwant February's purchase of the 9th rewarded on the open February bill: %q (bills %+v)", got, want,
+				mustBills(t, later)[0].Bill)
 		}
 	})
 }
