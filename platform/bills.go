@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,10 @@ import (
 
 // ErrNotDue is returned by GenerateBill before the bill falls due, unless forced.
 var ErrNotDue = fmt.Errorf("%w: the bill's period has not ended plus its settlement delay; generate with force to do it now", vsrp.ErrConflict)
+
+// ErrChangePending is returned by GenerateBill while the campaign's last change is being
+// re-evaluated: the bill's rewards do not follow the document yet.
+var ErrChangePending = fmt.Errorf("%w: the campaign's last change is still being re-evaluated; generate the bill once it is done", vsrp.ErrConflict)
 
 // Bills lists a campaign's bills (every campaign's for "").
 func (p *Platform) Bills(ctx context.Context, campaignID string) ([]*store.BillSummary, error) {
@@ -55,7 +60,8 @@ func dueAt(o *engine.Offer, b *store.BillSummary) time.Time {
 
 // GenerateBill generates an open bill: met rewards become 2 with their amounts confirmed and
 // claimBefore set (generation + claimDays; none when claimDays is 0); rewards not met stay 0, final. Before the bill
-// falls due it answers ErrNotDue unless force; out of order it answers a conflict.
+// falls due it answers ErrNotDue unless force; while the campaign's last change is being
+// re-evaluated, ErrChangePending; out of order it answers a conflict.
 func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) (*store.BillSummary, error) {
 	b, o, err := p.billAndOffer(ctx, billID)
 	if err != nil {
@@ -73,6 +79,15 @@ func (p *Platform) GenerateBill(ctx context.Context, billID string, force bool) 
 		// commit: generating waits for it, so no reward lands on the bill once it is generated.
 		if err := tx.LockOffer(o.OfferID); err != nil {
 			return err
+		}
+		// A change of the campaign not yet re-evaluated would leave the bill with rewards of
+		// the document before it, which nothing may change once the bill is generated.
+		doc, err := tx.Campaign(b.CampaignID)
+		if err != nil {
+			return err
+		}
+		if doc.EvaluatedVersion < doc.Version {
+			return ErrChangePending
 		}
 		var claimBefore time.Time // claimDays 0: no deadline to claim
 		if o.ClaimDays > 0 {
@@ -429,11 +444,26 @@ func (p *Platform) OfferDigits(ctx context.Context, campaignID, offerID string) 
 	return o.Digits, o.RewardDigits, nil
 }
 
-// RunDueWork does what falls due by the clock, once: it generates open bills whose period
-// ended plus their settlement delay, and expires rewards past claimBefore or expiredAt. Every
-// step is guarded in the database, so several processes may run it at once.
+// RunDueWork does what falls due by the clock, once: it takes up interrupted re-evaluations of
+// campaign changes, generates open bills whose period ended plus their settlement delay, and
+// expires rewards past claimBefore or expiredAt. Every step is guarded in the database, so
+// several processes may run it at once.
 func (p *Platform) RunDueWork(ctx context.Context) error {
 	now := p.now()
+	// A campaign change whose re-evaluation was interrupted (a crash) is taken up again, before
+	// the bills it decides are generated.
+	stale, err := p.store.UnevaluatedCampaigns(ctx)
+	if err != nil {
+		return storeErr(err)
+	}
+	var failed error // its campaign's bills wait (ErrChangePending); the others' are generated
+	for _, id := range stale {
+		if err := p.Reevaluate(ctx, id); err != nil {
+			failed = cmp.Or(failed, err)
+			continue
+		}
+		p.log.InfoContext(ctx, "campaign change re-evaluated", "campaign_id", id)
+	}
 	bills, err := p.store.DueBills(ctx, now.AddDate(0, 0, 1).UTC().Format(time.DateOnly))
 	if err != nil {
 		return storeErr(err)
@@ -452,16 +482,5 @@ func (p *Platform) RunDueWork(ctx context.Context) error {
 	if _, err := p.store.ExpireRewards(ctx, now); err != nil {
 		return storeErr(err)
 	}
-	// A campaign change whose re-evaluation was interrupted (a crash) is taken up again.
-	stale, err := p.store.UnevaluatedCampaigns(ctx)
-	if err != nil {
-		return storeErr(err)
-	}
-	for _, id := range stale {
-		if err := p.Reevaluate(ctx, id); err != nil {
-			return err
-		}
-		p.log.InfoContext(ctx, "campaign change re-evaluated", "campaign_id", id)
-	}
-	return nil
+	return failed
 }

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -314,4 +315,62 @@ func TestPeriodChangeLeavesNoBillFallingDueEarly(t *testing.T) {
 				mustBills(t, later)[0].Bill)
 		}
 	})
+}
+
+// storeOnly stores a campaign document as its next version without re-evaluating it: a process
+// that stopped after applying the change (docs/decisions.md, "A campaign change").
+func storeOnly(t *testing.T, st *store.Store, doc []byte) {
+	t.Helper()
+	c, err := vsrp.ParseCampaign(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.ApplyCampaign(context.Background(), c, doc, testNow); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A change applied before a bill's generation decides that bill's rewards (contract 8: after
+// generation the offer's reward can no longer change; before, the rewards of open bills follow
+// the document). When the change's re-evaluation was interrupted, the scheduler takes it up
+// again (docs/decisions.md, "A campaign change"); it must do so before it generates the bills
+// that fall due, else January's bill is generated with the old rewards and can never follow
+// the document stored before it. An operator's generation meanwhile is refused (409) rather
+// than confirming rewards of the old document.
+func TestInterruptedChangeIsEvaluatedBeforeGeneration(t *testing.T) {
+	for _, operator := range []bool{false, true} {
+		t.Run(fmt.Sprintf("operator generates first: %v", operator), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				f := setup(t, st)
+				ctx := context.Background()
+				applyOffers(t, f.p, offer("OF-E", "each", nil))
+				card := enrolledCards(t, f, 1)[0]
+				p := newPlatformAt(t, st, testNow.Add(time.Hour))
+				ingest(t, p, []platform.TxnInput{purchase("A", card, "100", testNow.Add(time.Minute))})
+				storeOnly(t, st, rewardCampaign(offer("OF-E", "each", map[string]any{"reward": map[string]any{"type": "Cash", "percent": 20}})))
+				due := newPlatformAt(t, st, time.Date(2027, 2, 5, 0, 0, 0, 0, time.UTC))
+				if operator {
+					bill := mustBills(t, due)[0]
+					if _, err := due.GenerateBill(ctx, bill.ID, false); !errors.Is(err, vsrp.ErrConflict) {
+						t.Errorf("generating while the change is not re-evaluated: %v, want a conflict", err)
+					}
+				}
+				if err := due.RunDueWork(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r := rewardOfCard(t, due, f.a, card)
+				if r.Bill.Status != vsrp.BillGenerated || r.ConfirmedAmount == nil || *r.ConfirmedAmount != 2000 {
+					t.Fatalf("after the due work: bill status %d, confirmed %v; want generated with 2000 (20%% of 100.00, the document's reward)",
+						r.Bill.Status, fmtAmount(r.ConfirmedAmount))
+				}
+			})
+		})
+	}
+}
+
+func fmtAmount(a *int64) string {
+	if a == nil {
+		return "null"
+	}
+	return fmt.Sprint(*a)
 }
