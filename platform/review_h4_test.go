@@ -374,3 +374,115 @@ func fmtAmount(a *int64) string {
 	}
 	return fmt.Sprint(*a)
 }
+
+// generated is every reward of CMP-T's generated bills and those bills, as operators see them
+// (voided rewards included), in words that do not depend on the store's random ids.
+func generated(t *testing.T, p *platform.Platform, st *store.Store) []string {
+	t.Helper()
+	rs, _, err := st.AdminRewards(context.Background(), store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rs {
+		if r.Bill.Status == vsrp.BillOpen {
+			continue
+		}
+		out = append(out, fmt.Sprintf("reward %s %s..%s voided=%v account=%v cards=%d status=%d amount=%d confirmed=%s n=%d total=%d msg=%q name=%q claim=%v",
+			r.OfferID, r.Bill.StartDate, r.Bill.EndDate, r.Voided, r.AccountVuid != "", len(r.CardIDs), r.Status, r.CalculatedAmount,
+			fmtAmount(r.ConfirmedAmount), r.EventCount, r.EventTotalAmount, r.CalculateMessage, r.Name, r.ClaimRequired))
+	}
+	for _, b := range mustBills(t, p) {
+		if b.Status != vsrp.BillOpen {
+			out = append(out, fmt.Sprintf("bill %s %s..%s due %s status=%d rewards=%d total=%d name=%q adjustments=%d", b.OfferID,
+				b.StartDate, b.EndDate, b.SettlementDate, b.Status, b.RewardCount, b.TotalAmount, b.Name, len(b.Adjustments)))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// generateJanuary generates every January bill of CMP-T (due since February).
+func generateJanuary(t *testing.T, p *platform.Platform) {
+	t.Helper()
+	for _, b := range mustBills(t, p) {
+		if b.StartDate < "2027-02-01" && b.Status == vsrp.BillOpen {
+			if _, err := p.GenerateBill(context.Background(), b.ID, false); err != nil {
+				t.Fatalf("generating %s..%s of %s: %v", b.StartDate, b.EndDate, b.OfferID, err)
+			}
+		}
+	}
+}
+
+// Contract 8: after generation nothing is taken back, and limits and budget are never
+// exceeded. A change applied once January's bills are generated either answers 409 and
+// changes nothing, or leaves January's bills exactly as they were while the open bills follow
+// the new document, as if the later transactions had been ingested under it.
+func TestEveryChangeAfterGeneration(t *testing.T) {
+	base := h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 100))
+	for _, c := range []struct {
+		name    string
+		v2      []byte
+		refused bool
+	}{
+		{"per card per period", h4Doc(both(set("limits.perCardTotal", 5), set("limits.perCardPerPeriod", 1)), set("limits.budget", 100)), false},
+		{"per card total down", h4Doc(set("limits.perCardTotal", 2), set("limits.budget", 100)), false},
+		{"per card total up", h4Doc(set("limits.perCardTotal", 7), set("limits.budget", 100)), false},
+		{"budget down", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 50)), false},
+		{"budget up", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 150)), false},
+		{"budget off", h4Doc(set("limits.perCardTotal", 5), nil), false},
+		{"name", h4Doc(both(set("limits.perCardTotal", 5), set("name", "renamed")), both(set("limits.budget", 100), set("name", "renamed"))), false},
+		{"settlement delay", h4Doc(both(set("limits.perCardTotal", 5), set("billing.settlementDelayDays", 3)), set("limits.budget", 100)), false},
+		{"end earlier", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 100), `"endDate":"2027-12-31"`, `"endDate":"2027-03-10"`), false},
+		{"start earlier", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 100), `"startDate":"2027-01-01"`, `"startDate":"2026-12-01"`), false},
+		{"added offer", []byte(strings.Replace(string(base), `"offers":[`, `"offers":[{"offerId":"OF-N","name":"new","billing":{"period":"month"},"match":{},"goal":{"type":"count","threshold":2},"reward":{"type":"Point","amount":7},"limits":{}},`, 1)), false},
+		{"aggregation", withAggregation(base, "account"), false},
+		{"claim required", h4Doc(both(set("limits.perCardTotal", 5), set("reward.claimRequired", true)), set("limits.budget", 100)), true},
+		{"reward", h4Doc(both(set("limits.perCardTotal", 5), set("reward.percent", 11)), set("limits.budget", 100)), true},
+		{"match", h4Doc(set("limits.perCardTotal", 5), both(set("limits.budget", 100), set("match.minAmount", 50))), true},
+		{"goal", h4Doc(set("limits.perCardTotal", 5), both(set("limits.budget", 100), set("goal.threshold", 301))), true},
+		{"period", h4Doc(both(set("limits.perCardTotal", 5), set("billing.period", "week")), set("limits.budget", 100)), true},
+		{"timezone", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 100), `"timezone":"Asia/Shanghai"`, `"timezone":"Asia/Tokyo"`), true},
+		{"start later", h4Doc(set("limits.perCardTotal", 5), set("limits.budget", 100), `"startDate":"2027-01-01"`, `"startDate":"2027-01-12"`), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				ctx := context.Background()
+				w := newH4World(t, st, base)
+				rows := h4Purchases(w.cards)
+				ingest(t, w.p, rows)
+				generateJanuary(t, w.p)
+				before, open := generated(t, w.p, w.st), h4State(t, w.p, w.st)
+				_, err := w.p.ApplyCampaign(ctx, "CMP-T", c.v2, false)
+				if c.refused {
+					if !errors.Is(err, vsrp.ErrConflict) {
+						t.Fatalf("applying the change after generation: %v, want a conflict", err)
+					}
+					if got := h4State(t, w.p, w.st); !slices.Equal(got, open) {
+						t.Fatalf("a refused change changed the rewards:\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(open, "\n  "))
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("applying the change after generation: %v", err)
+				}
+				if got := generated(t, w.p, w.st); !slices.Equal(got, before) {
+					t.Fatalf("generated bills changed:\n  %s\nwere\n  %s", strings.Join(got, "\n  "), strings.Join(before, "\n  "))
+				}
+				fresh := newH4World(t, storetest.Open(t, st.Engine()), base)
+				rows = h4Purchases(fresh.cards)
+				split := slices.IndexFunc(rows, func(r platform.TxnInput) bool { return r.TransactionTime >= "2027-02" })
+				ingest(t, fresh.p, rows[:split])
+				generateJanuary(t, fresh.p)
+				fresh.apply(t, c.v2)
+				ingest(t, fresh.p, rows[split:])
+				got, want := h4State(t, w.p, w.st), h4State(t, fresh.p, fresh.st)
+				if !slices.Equal(got, want) {
+					t.Fatalf("after the change:\n  %s\nas if February's and March's transactions had been ingested under it:\n  %s",
+						strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+				}
+				periodsCutBy(t, w.p, c.v2)
+			})
+		})
+	}
+}
