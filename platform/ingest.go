@@ -592,6 +592,20 @@ func (p *Platform) evaluateCards(ctx context.Context, tx *store.Tx, cardIDs []st
 			return err
 		}
 	}
+	// A change applied (and perhaps re-evaluated) on PostgreSQL since the campaigns were read
+	// must not be built upon by their former rules: holding the offers, read them again.
+	for id, c := range campaigns {
+		if c == nil {
+			continue
+		}
+		cur, err := p.compiledCampaign(id, tx.Campaign)
+		if err != nil {
+			return err
+		}
+		if cur.version != c.version || cur.settled != c.settled {
+			return p.evaluateCards(ctx, tx, cardIDs, batch, only, now)
+		}
+	}
 	bills := billCache{tx: tx, now: now, status: map[string]int{}}
 	keys := slices.Sorted(maps.Keys(work))
 	if err := p.evaluateIncremental(tx, keys, work, &bills, now); err != nil {

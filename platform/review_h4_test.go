@@ -486,3 +486,67 @@ func TestEveryChangeAfterGeneration(t *testing.T) {
 		})
 	}
 }
+
+// Contract 8 (rewards follow the applied document; results do not depend on the order of
+// arrival) and docs/decisions.md ("A campaign change is re-evaluated ... before the campaign's
+// rewards are built upon again"), on PostgreSQL: a batch that read the campaign before a change
+// was applied and evaluates it only after the change's re-evaluation is done must evaluate
+// under the change, not build its purchases upon the new rewards by the old rules.
+//
+// The interleaving is forced: the batch holds one purchase of a card of CMP-T (per-card) and one
+// of a card, sorting after it, of an account-aggregated campaign; a third connection locks the
+// bindings table, so the batch waits there after it read CMP-T and before it locks the offers.
+// Meanwhile the change is applied and re-evaluated (it reads no binding), then the lock goes.
+func TestChangeDuringBatchOnPostgres(t *testing.T) {
+	st := storetest.Open(t, store.Postgres)
+	f := setup(t, st)
+	ctx := context.Background()
+	applyOffers(t, f.p, offer("OF-E", "each", nil))
+	other := strings.NewReplacer(`"CMP-T"`, `"CMP-Y"`, `"EG-R"`, `"EG-Y"`, `"OF-S"`, `"OF-Y"`).Replace(string(accountSpendCampaign()))
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-Y", []byte(other), false); err != nil {
+		t.Fatal(err)
+	}
+	granted := []string{"CMP-T", "CMP-Y"}
+	a, err := f.p.UpdateApp(ctx, f.a.ID, platform.AppSpec{CampaignIDs: &granted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := enrolledCards(t, f, 1)[0]
+	var second string
+	for i := 0; second == ""; i++ {
+		e, _, err := f.p.Enroll(ctx, a, pan(fmt.Sprintf("411111116%06d", i)), "EG-Y", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.CardID > first {
+			second = e.CardID
+		}
+	}
+	p := newPlatformAt(t, st, testNow.Add(time.Hour))
+	lock := holdLock(t, st.DB(), `LOCK TABLE bindings IN ACCESS EXCLUSIVE MODE`)
+	done := make(chan struct{})
+	var sum platform.IngestSummary
+	var ingestErr error
+	go func() {
+		defer close(done)
+		sum, ingestErr = p.Ingest(ctx, []platform.TxnInput{purchase("A", first, "100", testNow.Add(time.Minute)),
+			purchase("B", second, "100", testNow.Add(time.Minute))}, 1)
+	}()
+	if pid, _ := waitBlocked(t, st.DB(), lock.pid, done); pid == 0 {
+		t.Fatal("the batch finished without waiting for the bindings")
+	}
+	applied := newPlatformAt(t, st, testNow.Add(time.Hour))
+	if _, err := applied.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each",
+		map[string]any{"reward": map[string]any{"type": "Cash", "percent": 20}})), false); err != nil {
+		t.Fatal(err)
+	}
+	lock.release()
+	<-done
+	if ingestErr != nil || sum.Accepted != 2 {
+		t.Fatalf("ingest: %+v %v", sum, ingestErr)
+	}
+	want := `OF-E 2027-01-01..2027-01-31 vuid="" cards=1 status=1 amount=2000 n=1 total=10000`
+	if got := describe(t, st); !slices.Equal(got, []string{want}) {
+		t.Fatalf("CMP-T's rewards: %q\nwant %q (20%% of 100.00, the document applied before the batch was evaluated)", got, want)
+	}
+}
