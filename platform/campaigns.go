@@ -65,8 +65,9 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 	case !errors.Is(err, vsrp.ErrNotFound):
 		return nil, storeErr(err)
 	}
+	var ungenerated []string
 	if before != nil {
-		if err := p.checkHistory(ctx, before, c); err != nil {
+		if ungenerated, err = p.checkHistory(ctx, before, c); err != nil {
 			return nil, err
 		}
 	}
@@ -75,7 +76,7 @@ func (p *Platform) ApplyCampaign(ctx context.Context, pathID string, doc []byte,
 	if dryRun || !res.Changed {
 		return res, nil
 	}
-	v, changed, err := p.store.ApplyCampaign(ctx, c, canonical, p.now())
+	v, changed, err := p.store.ApplyCampaignUngenerated(ctx, c, canonical, p.now(), ungenerated)
 	if err != nil {
 		if errors.Is(err, vsrp.ErrConflict) {
 			return nil, err
@@ -108,40 +109,52 @@ func canonicalDoc(doc []byte) []byte {
 
 // checkHistory refuses changes that would rewrite history: removing an offer that has rewards,
 // or changing an offer's match, goal or reward, its billing period, or the campaign's timezone
-// or currency once any of its bills was generated.
-func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.Campaign) error {
+// or currency once any of its bills was generated. It answers the offers whose changes it
+// allowed only because none of their bills was generated: the store checks again as it
+// applies the document (a bill may be generated meanwhile).
+func (p *Platform) checkHistory(ctx context.Context, before []byte, next *vsrp.Campaign) ([]string, error) {
 	prev, err := vsrp.ParseCampaign(before)
 	if err != nil {
-		return vsrp.Internal(err)
+		return nil, vsrp.Internal(err)
 	}
+	var ungenerated []string
 	for _, old := range prev.Offers {
 		i := slices.IndexFunc(next.Offers, func(o vsrp.Offer) bool { return o.OfferID == old.OfferID })
 		hasRewards, generated, err := p.store.OfferHistory(ctx, old.OfferID)
 		if err != nil {
-			return storeErr(err)
+			return nil, storeErr(err)
 		}
 		if i < 0 {
 			if hasRewards {
-				return fmt.Errorf("%w: offer %s has rewards and cannot be removed", vsrp.ErrConflict, old.OfferID)
+				return nil, fmt.Errorf("%w: offer %s has rewards and cannot be removed", vsrp.ErrConflict, old.OfferID)
 			}
 			continue
 		}
 		n := next.Offers[i]
-		if generated && (!jsonEqual(old.Match, n.Match) || !jsonEqual(old.Goal, n.Goal) || !jsonEqual(old.Reward, n.Reward)) {
-			return fmt.Errorf("%w: offer %s has generated bills: its match, goal and reward can no longer change", vsrp.ErrConflict, old.OfferID)
+		rules := !jsonEqual(old.Match, n.Match) || !jsonEqual(old.Goal, n.Goal) || !jsonEqual(old.Reward, n.Reward)
+		cuts := prev.Timezone != next.Timezone || prev.Currency != next.Currency || old.Billing.Period != n.Billing.Period
+		dates := prev.StartDate != next.StartDate || prev.EndDate != next.EndDate
+		if !generated {
+			if rules || cuts || dates {
+				ungenerated = append(ungenerated, old.OfferID)
+			}
+			continue
+		}
+		if rules {
+			return nil, fmt.Errorf("%w: offer %s has generated bills: its match, goal and reward can no longer change", vsrp.ErrConflict, old.OfferID)
 		}
 		// What the generated bills' periods and amounts were cut by cannot change either.
-		if generated && (prev.Timezone != next.Timezone || prev.Currency != next.Currency || old.Billing.Period != n.Billing.Period) {
-			return fmt.Errorf("%w: offer %s has generated bills: the campaign's timezone and currency and the offer's billing period can no longer change",
+		if cuts {
+			return nil, fmt.Errorf("%w: offer %s has generated bills: the campaign's timezone and currency and the offer's billing period can no longer change",
 				vsrp.ErrConflict, old.OfferID)
 		}
-		if generated && (prev.StartDate != next.StartDate || prev.EndDate != next.EndDate) {
+		if dates {
 			if err := p.checkGeneratedPeriods(ctx, next, &n); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return ungenerated, nil
 }
 
 // checkGeneratedPeriods refuses campaign dates that would cut the period of one of the offer's

@@ -550,3 +550,44 @@ func TestChangeDuringBatchOnPostgres(t *testing.T) {
 		t.Fatalf("CMP-T's rewards: %q\nwant %q (20%% of 100.00, the document applied before the batch was evaluated)", got, want)
 	}
 }
+
+// Contract 8: after generation the offer's reward can no longer change (409). A bill generated
+// while a change of the reward is being applied (checked, not yet stored) must still make the
+// change answer 409, on PostgreSQL where the two run at once: a third connection holds the
+// campaign's row, so the apply waits there after its checks, and the bill is generated then.
+func TestGenerationDuringApplyOnPostgres(t *testing.T) {
+	st := storetest.Open(t, store.Postgres)
+	f := setup(t, st)
+	ctx := context.Background()
+	applyOffers(t, f.p, offer("OF-E", "each", nil))
+	card := enrolledCards(t, f, 1)[0]
+	p := newPlatformAt(t, st, time.Date(2027, 2, 5, 0, 0, 0, 0, time.UTC))
+	ingest(t, p, []platform.TxnInput{purchase("A", card, "100", testNow.Add(time.Minute))})
+	bill := mustBills(t, p)[0]
+	lock := holdLock(t, st.DB(), `SELECT campaign_id FROM campaigns WHERE campaign_id = 'CMP-T' FOR UPDATE`)
+	done := make(chan struct{})
+	var applyErr error
+	go func() {
+		defer close(done)
+		_, applyErr = p.ApplyCampaign(ctx, "CMP-T", rewardCampaign(offer("OF-E", "each",
+			map[string]any{"reward": map[string]any{"type": "Cash", "percent": 20}})), false)
+	}()
+	if pid, _ := waitBlocked(t, st.DB(), lock.pid, done); pid == 0 {
+		t.Fatalf("the change was applied without waiting for the campaign: %v", applyErr)
+	}
+	if _, err := p.GenerateBill(ctx, bill.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	lock.release()
+	<-done
+	if !errors.Is(applyErr, vsrp.ErrConflict) {
+		t.Errorf("changing the reward of an offer whose bill was generated meanwhile: %v, want a conflict", applyErr)
+	}
+	doc, err := p.Campaign(ctx, "CMP-T", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.Version != 1 {
+		t.Errorf("campaign version %d after the change, want 1 (the generated bill's rewards are 10%%: so is the offer)", doc.Version)
+	}
+}

@@ -28,6 +28,15 @@ type CampaignDoc struct {
 // groups and offers in line with c. Removing a group that has enrollments answers
 // vsrp.ErrConflict and changes nothing. It answers the current version and whether it changed.
 func (s *Store) ApplyCampaign(ctx context.Context, c *vsrp.Campaign, doc []byte, now time.Time) (version int, changed bool, err error) {
+	return s.ApplyCampaignUngenerated(ctx, c, doc, now, nil)
+}
+
+// ApplyCampaignUngenerated is ApplyCampaign for a document whose changes the caller allowed
+// because none of the offers (ids) had a generated bill: once it holds their rows (the turn
+// bill generation takes), a bill of theirs generated since answers vsrp.ErrConflict and the
+// document is not stored.
+func (s *Store) ApplyCampaignUngenerated(ctx context.Context, c *vsrp.Campaign, doc []byte, now time.Time,
+	offers []string) (version int, changed bool, err error) {
 	id := c.CampaignID
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// The upsert takes the campaign's row lock first, so that concurrent applies of one
@@ -59,7 +68,23 @@ func (s *Store) ApplyCampaign(ctx context.Context, c *vsrp.Campaign, doc []byte,
 		if err := s.applyGroups(ctx, tx, c); err != nil {
 			return err
 		}
-		return s.applyOffers(ctx, tx, c)
+		if err := s.applyOffers(ctx, tx, c); err != nil {
+			return err
+		}
+		if len(offers) == 0 {
+			return nil
+		}
+		var generated string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT offer_id FROM bills WHERE status <> 0 AND offer_id IN `+inList(len(offers))+` LIMIT 1`),
+			strs(offers)...).Scan(&generated)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return s.wrap(err)
+		}
+		return fmt.Errorf("%w: offer %s had a bill generated while the change was applied: its match, goal, reward, billing period "+
+			"and the campaign's dates, timezone and currency can no longer change as the document says", vsrp.ErrConflict, generated)
 	})
 	return version, changed, err
 }
