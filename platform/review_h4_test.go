@@ -52,8 +52,8 @@ func h4State(t *testing.T, p *platform.Platform, st *store.Store) []string {
 			r.EventCount, r.EventTotalAmount, r.CalculateMessage, r.Name, r.ClaimRequired))
 	}
 	for _, b := range mustBills(t, p) {
-		if b.RewardCount == 0 && b.Status == 0 {
-			continue
+		if b.RewardCount == 0 && b.TotalAmount == 0 {
+			continue // only voided rewards, or none met (generated): such bills may differ
 		}
 		out = append(out, fmt.Sprintf("bill %s %s..%s due %s status=%d rewards=%d total=%d name=%q", b.OfferID, b.StartDate, b.EndDate,
 			b.SettlementDate, b.Status, b.RewardCount, b.TotalAmount, b.Name))
@@ -590,4 +590,126 @@ func TestGenerationDuringApplyOnPostgres(t *testing.T) {
 	if doc.Version != 1 {
 		t.Errorf("campaign version %d after the change, want 1 (the generated bill's rewards are 10%%: so is the offer)", doc.Version)
 	}
+}
+
+// A dry run changes nothing (no version, no reward, no bill), and a change applied after a
+// bill was settled writes no notification (contract 7 notifies a reward reaching 4; a change
+// moves no reward there, and leaves the settled bill as it was).
+func TestDryRunAndChangesAfterSettlementNotifyNothing(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := newH4World(t, st, h4Doc(nil, nil))
+		url := hookURL("A")
+		if _, err := hookPlatform(t, st).UpdateApp(ctx, w.f.a.ID, platform.AppSpec{NotifyURL: &url}); err != nil {
+			t.Fatal(err)
+		}
+		ingest(t, w.p, h4Purchases(w.cards))
+		generateJanuary(t, w.p)
+		for _, b := range mustBills(t, w.p) {
+			if b.Status == vsrp.BillGenerated {
+				if _, err := w.p.ApproveBill(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.p.SettleBill(ctx, b.ID, nil, vsrp.RewardSettled); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		_, notified, err := w.p.Notifications(ctx, "", 100, 0)
+		if err != nil || notified == 0 {
+			t.Fatalf("notifications after settlement: %d %v", notified, err)
+		}
+		state, settled := h4State(t, w.p, st), generated(t, w.p, st)
+		for _, doc := range [][]byte{
+			h4Doc(set("limits.perCardPerPeriod", 1), set("goal.threshold", 100)), // would change open bills
+			h4Doc(set("reward.percent", 30), nil),                                // refused: January is generated
+			withAggregation(h4Doc(nil, nil), "account"),
+		} {
+			res, err := w.p.ApplyCampaign(ctx, "CMP-T", doc, true)
+			if err == nil && (!res.Changed || res.Version != 2) {
+				t.Errorf("dry run: %+v", res)
+			}
+			if got := h4State(t, w.p, st); !slices.Equal(got, state) {
+				t.Fatalf("a dry run changed the rewards:\n  %s", strings.Join(got, "\n  "))
+			}
+			if cur, err := w.p.Campaign(ctx, "CMP-T", 0); err != nil || cur.Version != 1 || cur.EvaluatedVersion != 1 {
+				t.Fatalf("after a dry run: %+v %v", cur, err)
+			}
+		}
+		w.apply(t, h4Doc(both(set("limits.perCardPerPeriod", 1), set("name", "renamed")), set("limits.budget", 40)))
+		w.apply(t, withAggregation(h4Doc(both(set("limits.perCardPerPeriod", 1), set("name", "renamed")), set("limits.budget", 40)), "account"))
+		if got := generated(t, w.p, st); !slices.Equal(got, settled) {
+			t.Fatalf("the settled bills changed:\n  %s\nwere\n  %s", strings.Join(got, "\n  "), strings.Join(settled, "\n  "))
+		}
+		if _, n, err := w.p.Notifications(ctx, "", 100, 0); err != nil || n != notified {
+			t.Fatalf("notifications after the changes: %d %v, want the %d of the settlement", n, err, notified)
+		}
+	})
+}
+
+// docs/decisions.md ("A campaign change"): the change is re-evaluated in chunks of 1,000
+// cards, each in one transaction; one interrupted half way (here: its second chunk waits for a
+// reward's row and its request is cancelled) leaves the change unevaluated, purchases ingested
+// meanwhile are evaluated under the change, and the scheduler takes the re-evaluation up again:
+// the end state is the one the transactions would have given under the new document.
+func TestInterruptedReevaluationOnPostgres(t *testing.T) {
+	st := storetest.Open(t, store.Postgres)
+	ctx := context.Background()
+	v1 := h4Doc(nil, nil)
+	v2 := h4Doc(both(set("billing.period", "week"), set("limits.budget", 60)), both(set("goal.threshold", 250), set("limits.perCardTotal", 2)))
+	f := setup(t, st)
+	if _, err := f.p.ApplyCampaign(ctx, "CMP-T", v1, false); err != nil {
+		t.Fatal(err)
+	}
+	cards := enrolledCards(t, f, 1001)
+	slices.Sort(cards)
+	ends := []string{cards[0], cards[1000]} // one card in each chunk
+	p := newPlatformAt(t, st, h4Clock)
+	rows := h4Purchases(ends)
+	split := len(rows) - 4
+	ingest(t, p, rows[:split])
+	var held string
+	if err := st.DB().QueryRow(`SELECT r.reward_id FROM rewards r JOIN reward_cards c ON c.reward_id = r.reward_id
+		WHERE c.card_id = $1 LIMIT 1`, ends[1]).Scan(&held); err != nil {
+		t.Fatal(err)
+	}
+	lock := holdLock(t, st.DB(), `SELECT reward_id FROM rewards WHERE reward_id = $1 FOR UPDATE`, held)
+	applyCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var applyErr error
+	go func() {
+		defer close(done)
+		_, applyErr = p.ApplyCampaign(applyCtx, "CMP-T", v2, false)
+	}()
+	if pid, _ := waitBlocked(t, st.DB(), lock.pid, done); pid == 0 {
+		t.Fatalf("the re-evaluation ran through without waiting: %v", applyErr)
+	}
+	cancel()
+	<-done
+	lock.release()
+	if applyErr == nil {
+		t.Fatal("the interrupted change answered no error")
+	}
+	if stale, err := st.UnevaluatedCampaigns(ctx); err != nil || !slices.Equal(stale, []string{"CMP-T"}) {
+		t.Fatalf("unevaluated campaigns: %v %v", stale, err)
+	}
+	ingest(t, p, rows[split:])
+	if err := p.RunDueWork(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := setup(t, storetest.Open(t, store.Postgres))
+	if _, err := fresh.p.ApplyCampaign(ctx, "CMP-T", v2, false); err != nil {
+		t.Fatal(err)
+	}
+	freshP := newPlatformAt(t, fresh.p.Store(), h4Clock)
+	ingest(t, freshP, h4Purchases(enrolledCards(t, fresh, 2)))
+	if err := freshP.RunDueWork(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, want := h4State(t, p, st), h4State(t, freshP, fresh.p.Store())
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the interrupted change was taken up:\n  %s\nas if ingested under the new document:\n  %s",
+			strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	periodsCutBy(t, p, v2)
 }
