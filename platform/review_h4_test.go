@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,12 @@ func h4Purchases(cards []string) []platform.TxnInput {
 		}
 		rows = append(rows, p)
 	}
+	// Refunds (one partial, one whole) and a purchase arriving late, dated before others.
+	at := func(i int) time.Time {
+		return day.Add(time.Duration(i) * 3 * 24 * time.Hour).Add(time.Duration(i)*37*time.Minute + time.Hour)
+	}
+	rows = append(rows, refund("R02", "P02", cards[0], "100", at(2)), refund("R09", "P09", cards[1], "410", at(9)),
+		purchase("LATE", cards[1], "333", day.Add(-2*time.Hour)))
 	return rows
 }
 
@@ -90,13 +97,16 @@ func (w *h4World) apply(t *testing.T, doc []byte) {
 }
 
 // sameAsIngestedUnder checks contract 8 for a change before generation: once doc v2 replaced
-// v1, the rewards and bills are those the transactions would have given had they been
-// ingested under v2 from the start.
+// v1 (two thirds of the transactions ingested before, the rest after, refunds and a late
+// purchase among them), the rewards and bills are those the transactions would have given had
+// they been ingested under v2 from the start.
 func sameAsIngestedUnder(t *testing.T, st *store.Store, v1, v2 []byte) {
 	t.Helper()
 	changed := newH4World(t, st, v1)
-	ingest(t, changed.p, h4Purchases(changed.cards))
+	rows := h4Purchases(changed.cards)
+	ingest(t, changed.p, rows[:16])
 	changed.apply(t, v2)
+	ingest(t, changed.p, rows[16:]) // built upon what the change left
 	fresh := newH4World(t, storetest.Open(t, st.Engine()), v2)
 	ingest(t, fresh.p, h4Purchases(fresh.cards))
 	got, want := h4State(t, changed.p, changed.st), h4State(t, fresh.p, fresh.st)
@@ -449,7 +459,7 @@ func TestEveryChangeAfterGeneration(t *testing.T) {
 			storetest.Run(t, func(t *testing.T, st *store.Store) {
 				ctx := context.Background()
 				w := newH4World(t, st, base)
-				rows := h4Purchases(w.cards)
+				rows := h4Purchases(w.cards)[:24] // no transaction for January after its generation
 				ingest(t, w.p, rows)
 				generateJanuary(t, w.p)
 				before, open := generated(t, w.p, w.st), h4State(t, w.p, w.st)
@@ -470,7 +480,7 @@ func TestEveryChangeAfterGeneration(t *testing.T) {
 					t.Fatalf("generated bills changed:\n  %s\nwere\n  %s", strings.Join(got, "\n  "), strings.Join(before, "\n  "))
 				}
 				fresh := newH4World(t, storetest.Open(t, st.Engine()), base)
-				rows = h4Purchases(fresh.cards)
+				rows = h4Purchases(fresh.cards)[:24]
 				split := slices.IndexFunc(rows, func(r platform.TxnInput) bool { return r.TransactionTime >= "2027-02" })
 				ingest(t, fresh.p, rows[:split])
 				generateJanuary(t, fresh.p)
@@ -712,4 +722,53 @@ func TestInterruptedReevaluationOnPostgres(t *testing.T) {
 			strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	periodsCutBy(t, p, v2)
+}
+
+// Contract 8 (results do not depend on arrival order; limits and budget never exceeded) with a
+// change applied while an import runs in small batches, on another platform (process): once
+// both are done, the rewards are those of the transactions ingested under the new document.
+func TestChangeWhileImporting(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		v2   []byte
+	}{
+		{"limits and budget", h4Doc(set("limits.perCardTotal", 3), both(set("limits.budget", 60), set("goal.threshold", 200)))},
+		{"aggregation and period", withAggregation(h4Doc(set("billing.period", "week"), set("match.minAmount", 70)), "account")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, st *store.Store) {
+				ctx := context.Background()
+				for trial := range 3 {
+					w := newH4World(t, st, h4Doc(nil, nil))
+					if trial > 0 { // a store of its own per trial: the card PANs repeat
+						w = newH4World(t, storetest.Open(t, st.Engine()), h4Doc(nil, nil))
+					}
+					rows := h4Purchases(w.cards)
+					other := newPlatformAt(t, storetest.Reopen(t, w.st), h4Clock)
+					var wg sync.WaitGroup
+					var applyErr error
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						time.Sleep(time.Duration(trial) * 15 * time.Millisecond)
+						_, applyErr = other.ApplyCampaign(ctx, "CMP-T", c.v2, false)
+					}()
+					for i := 0; i < len(rows); i += 3 {
+						ingest(t, w.p, rows[i:min(i+3, len(rows))])
+					}
+					wg.Wait()
+					if applyErr != nil {
+						t.Fatal(applyErr)
+					}
+					fresh := newH4World(t, storetest.Open(t, st.Engine()), c.v2)
+					ingest(t, fresh.p, h4Purchases(fresh.cards))
+					got, want := h4State(t, w.p, w.st), h4State(t, fresh.p, fresh.st)
+					if !slices.Equal(got, want) {
+						t.Fatalf("trial %d: after the change and the import:\n  %s\nas if ingested under the new document:\n  %s", trial,
+							strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+					}
+				}
+			})
+		})
+	}
 }
