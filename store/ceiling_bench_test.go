@@ -58,13 +58,12 @@ func ceilingSetting(name string, def int) int {
 
 func leanIngest(st *Store, n, batch, cacheMiB, updates int) error {
 	ctx := context.Background()
-	if cacheMiB > 0 { // one connection, so that the setting holds for every statement below
-		st.db.SetMaxOpenConns(1)
-		if _, err := st.db.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", cacheMiB*1024)); err != nil {
+	if cacheMiB > 0 { // the writer is one connection: the setting holds for every statement below
+		if _, err := st.w.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", cacheMiB*1024)); err != nil {
 			return err
 		}
 	}
-	if _, err := st.db.ExecContext(ctx, `
+	if _, err := st.w.ExecContext(ctx, `
 		CREATE TABLE lean_txns (seq INTEGER PRIMARY KEY, txn_id TEXT NOT NULL, card INTEGER NOT NULL,
 			amount INTEGER NOT NULL, txn_time INTEGER NOT NULL, mcc TEXT NOT NULL, merchant TEXT NOT NULL);
 		CREATE UNIQUE INDEX lean_txns_id ON lean_txns(txn_id);
@@ -82,7 +81,7 @@ func leanIngest(st *Store, n, batch, cacheMiB, updates int) error {
 	r := rand.New(rand.NewPCG(1, 2))
 	rewards := 0
 	for done := 0; done < n; done += batch {
-		tx, err := st.db.BeginTx(ctx, nil)
+		tx, err := st.w.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
