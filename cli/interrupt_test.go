@@ -55,15 +55,7 @@ func TestTxnImportProgressCountsNoHeader(t *testing.T) {
 	if err := os.WriteFile(file, []byte("transactionId\nT1\nT2\nT3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	screen, term := openPTY(t)
-	shown := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(screen)
-		shown <- string(b)
-	}()
-	code := Main([]string{"txn", "import", "--server", srv.URL, "--admin-token", "x", file}, term, term)
-	term.Close()
-	if out := <-shown; code != 0 || !strings.Contains(out, "  3 rows  ") || strings.Contains(out, "  4 rows  ") {
+	if code, out := importOnTerminal(t, srv.URL, file); code != 0 || !strings.Contains(out, "  3 rows  ") || strings.Contains(out, "  4 rows  ") {
 		t.Errorf("exit %d, terminal %q; want the bar to count 3 rows", code, out)
 	}
 }

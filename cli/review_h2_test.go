@@ -42,6 +42,22 @@ func openPTY(t *testing.T) (screen, term *os.File) {
 	return screen, term
 }
 
+// importOnTerminal runs `vsrp txn import FILE` against server with a pseudo-terminal for its
+// output, and answers its exit status and what the terminal showed.
+func importOnTerminal(t *testing.T, server, file string) (int, string) {
+	t.Helper()
+	screen, term := openPTY(t)
+	shown := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(screen) // until the terminal's side is closed
+		shown <- string(b)
+	}()
+	code := Main([]string{"txn", "import", "--server", server, "--admin-token", "x", file}, term, term)
+	time.Sleep(100 * time.Millisecond) // whatever a goroutine left running would still write
+	term.Close()
+	return code, <-shown
+}
+
 // On a terminal the progress bar's line is cleared before the summary is printed. Before, the
 // summary was printed while the bar was still on its line (the goroutine that clears it had
 // not run yet, and the process ended before it did): imports on a terminal ended with
@@ -60,16 +76,7 @@ func TestTxnImportProgressClearedBeforeSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		screen, term := openPTY(t)
-		shown := make(chan string)
-		go func() {
-			b, _ := io.ReadAll(screen) // until the terminal's side is closed
-			shown <- string(b)
-		}()
-		code := Main([]string{"txn", "import", "--server", srv.URL, "--admin-token", "x", file}, term, term)
-		time.Sleep(100 * time.Millisecond) // whatever a goroutine left running would still write
-		term.Close()
-		out := <-shown
+		code, out := importOnTerminal(t, srv.URL, file)
 		at := strings.Index(out, "1 rows in")
 		if code != 0 || at < 0 || !strings.Contains(out, "ETA") {
 			t.Fatalf("exit %d, terminal %q; want the bar drawn, then the summary", code, out)
