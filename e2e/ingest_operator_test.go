@@ -122,3 +122,15 @@ func TestIngestLongRejectedIDIsClipped(t *testing.T) {
 		t.Errorf("echoed id of %d bytes: %.80q…, want its first 128 bytes and …", len(id), id)
 	}
 }
+
+// A JSON row with a field of the wrong type is rejected in words an operator reads, naming the
+// field: not Go's "cannot unmarshal number into Go struct field TxnInput.transactionId".
+func TestIngestWrongTypeReasonNamesTheField(t *testing.T) {
+	t.Parallel()
+	f := newIngestFixture(t)
+	row := strings.Replace(f.txnRow("W1", "purchase", "", f.cardID, "1"), `"mcc":"5812"`, `"mcc":5812`, 1)
+	status, ans, raw := f.post(t, "application/x-ndjson", row+"\n")
+	if status != http.StatusOK || len(ans.Errors) != 1 || ans.Errors[0].Reason != "unreadable row: mcc must be a JSON string, not a number" {
+		t.Fatalf("HTTP %d %s", status, raw)
+	}
+}

@@ -318,6 +318,10 @@ func decodeRow(raw []byte) (platform.TxnInput, string) {
 		}
 		_ = json.Unmarshal(raw, &id)
 		in = platform.TxnInput{TransactionID: id.TransactionID}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) { // every field but amount is text; amount reads numbers and text itself
+			return in, fmt.Sprintf("unreadable row: %s must be a JSON string, not a %s", te.Field, te.Value)
+		}
 		// The error may quote the value (an amount that is not a number): a card number in the
 		// wrong field is never shown back.
 		return in, "unreadable row: " + vsrp.MaskDigits(strings.TrimPrefix(err.Error(), "json: "), 12)

@@ -288,7 +288,7 @@ func (p *Platform) checkTxn(ctx context.Context, in *TxnInput, now time.Time, ca
 	}
 	switch {
 	case in.TransactionID == "" || len(in.TransactionID) > 128:
-		return nil, "transactionId missing or longer than 128 characters", nil
+		return nil, "transactionId missing or longer than 128 bytes", nil
 	case in.Type != vsrp.Purchase && in.Type != vsrp.Refund && in.Type != vsrp.Reversal:
 		return nil, "type must be purchase, refund or reversal", nil
 	case in.Type != vsrp.Purchase && in.OriginalTransactionID == "":
