@@ -222,8 +222,18 @@ func (t *Tx) MoveReward(id string, from, to int, step, message string, expiresAt
 
 // SettleBillStatus sets the bill's final status once every reward is final: 3 when none
 // failed, 4 when any did, with settledAt the time it became so. A bill with rewards still in
-// 1–3 keeps its status.
+// 1–3 keeps its status. Callers move the bill's rewards first: transactions that settle one
+// bill take turns from here to their commit.
 func (t *Tx) SettleBillStatus(billID string, now time.Time) error {
+	// Two transactions moving the bill's last two rewards at once would each count the other's
+	// reward still open (PostgreSQL, READ COMMITTED) and leave the bill settling for ever. On
+	// the bill's row the second waits for the first to commit, and its count, a later
+	// statement, sees that move. (SQLite write transactions are serial already.)
+	if t.s.engine == Postgres {
+		if _, err := t.exec(`SELECT bill_id FROM bills WHERE bill_id = ? FOR NO KEY UPDATE`, billID); err != nil {
+			return err
+		}
+	}
 	var open, failed int
 	if err := t.queryRow(`SELECT
 		(SELECT COUNT(*) FROM rewards WHERE bill_id = ? AND voided = 0 AND status IN (1, 2, 3)),
