@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -182,5 +184,45 @@ func TestH6LastTwoSettlementsAtOnceSettleTheBill(t *testing.T) {
 	}
 	if got := f.billStatus(); got != vsrp.BillSettled {
 		t.Errorf("bill status %d with both rewards settled, want %d (settled)", got, vsrp.BillSettled)
+	}
+}
+
+// The master key file that a server makes beside a new SQLite database never shows without
+// its key. Made empty and then written, it could: a second server starting on the same
+// database at that moment (which reads the first one's file) or a restart after a kill at
+// that moment read an empty file and refuse to start ("master key must be base64 of 32
+// bytes, got 0 bytes"), for good, since nothing replaces it; and with the key never forced to
+// disk, a power loss soon after could empty the key of data already sealed and stored.
+// Here a watcher looks at the file from the moment the server starts until it exists.
+func TestH6MasterKeyFileNeverShowsEmpty(t *testing.T) {
+	for range 20 {
+		db := filepath.Join(t.TempDir(), "vsrp.db")
+		stop, seen := make(chan struct{}), make(chan int64, 1)
+		go func() {
+			for {
+				if fi, err := os.Stat(db + ".key"); err == nil {
+					seen <- fi.Size()
+					return
+				}
+				select {
+				case <-stop:
+					seen <- -1
+					return
+				default:
+				}
+			}
+		}()
+		srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", DB: db, AdminToken: "t", Log: io.Discard, Out: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		size := <-seen
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if size == 0 {
+			t.Fatal("the master key file was seen empty while the server made it")
+		}
 	}
 }

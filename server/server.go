@@ -259,25 +259,48 @@ func keyFile(ctx context.Context, db string, st *store.Store, log *slog.Logger) 
 			db, path, path)
 	}
 	key := vault.NewMasterKey()
-	// O_EXCL: a second server starting on the same new database at the same moment reads the
-	// first one's key instead of replacing it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	// A second server starting on the same new database at the same moment reads the first
+	// one's key instead of replacing it.
+	if err := writeKeyFile(path, key); errors.Is(err, os.ErrExist) {
 		return keyFile(ctx, db, st, log)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("write master key file: %w", err)
-	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	} else if err != nil {
 		return nil, fmt.Errorf("write master key file: %w", err)
 	}
 	log.Warn("created a master key file beside the database; keep it safe and back it up with the database, which is unreadable without it", "path", path)
 	return key, nil
+}
+
+// writeKeyFile makes the key file at path whole or not at all, and on disk before anything is
+// sealed under the key: the key is written and synced to a temporary file beside it, which is
+// then linked in under its name (os.ErrExist when another server made it first). A file made
+// empty and then written would show empty for a moment: a server starting then, or restarted
+// after a kill then, would read it and refuse to start for good; and a power loss before the
+// file reached the disk could leave it empty under data already sealed and stored.
+func writeKeyFile(path string, key []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	// The name, too, reaches the disk where the file system can sync a directory.
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = dir.Sync()
+		dir.Close()
+	}
+	return nil
 }
 
 // usedWithKey reports whether the database keeps a key check or holds sealed data.
