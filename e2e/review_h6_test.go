@@ -195,7 +195,7 @@ func TestH6LastTwoSettlementsAtOnceSettleTheBill(t *testing.T) {
 // disk, a power loss soon after could empty the key of data already sealed and stored.
 // Here a watcher looks at the file from the moment the server starts until it exists.
 func TestH6MasterKeyFileNeverShowsEmpty(t *testing.T) {
-	for range 20 {
+	for range 10 {
 		db := filepath.Join(t.TempDir(), "vsrp.db")
 		stop, seen := make(chan struct{}), make(chan int64, 1)
 		go func() {
