@@ -31,7 +31,7 @@ type ServeCmd struct {
 	AdminToken          string        `env:"VSRP_ADMIN_TOKEN" help:"Admin API bearer token (random and printed once when unset)." hidden:""`
 	MasterKey           string        `env:"VSRP_MASTER_KEY" help:"Base64 of 32 bytes; encrypts PANs and keys at rest." hidden:""`
 	ShutdownTimeout     time.Duration `default:"30s" env:"VSRP_SHUTDOWN_TIMEOUT" help:"How long in-flight requests may take at shutdown."`
-	NotifyLease         time.Duration `env:"VSRP_NOTIFY_LEASE" hidden:"" help:"How long a webhook attempt holds its row before another process may retry it (default 60s; more than the 10s attempt timeout)."`
+	NotifyLease         time.Duration `env:"VSRP_NOTIFY_LEASE" hidden:"" help:"How long a webhook attempt holds its row before another process may retry it (default 25s, so that an attempt of a process that died is retried within 30s; more than the 10s attempt timeout)."`
 }
 
 // MigrateCmd applies the database migrations and exits.

@@ -28,6 +28,12 @@ type Store interface {
 	MarkFailed(ctx context.Context, id string, attempts, httpStatus int, errText string, now time.Time) error
 }
 
+// DefaultLease is how long an attempt holds its notification by default: longer than the
+// attempt's timeout (10 s) and the writing of its outcome, and short enough that a message
+// claimed by a node that died is sent again within 30 seconds (contract 7: the first retry
+// within 30 seconds).
+const DefaultLease = 25 * time.Second
+
 // PermanentError is a failure that retrying cannot mend: the notification fails at once,
 // without the rest of its schedule. Secrets may answer one (see Permanent), for instance for
 // an app that no longer exists; the worker makes one for a URL that is not absolute http(s).
@@ -115,7 +121,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Policy = DefaultPolicy()
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 60 * time.Second
+		cfg.Lease = DefaultLease
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second

@@ -704,3 +704,20 @@ func TestNewChecksConfig(t *testing.T) {
 		}
 	}
 }
+
+// A message claimed by a node that died during its attempt is sent by another node within 30
+// seconds (contract 7: the first retry within 30 seconds), once the dead node's lease is over.
+func TestMessageOfADeadNodeIsRetriedWithin30Seconds(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, s *store.Store) {
+		b := setup(t, s, accept, nil)
+		b.enqueue(t, "rw_1")
+		if ns, err := s.ClaimDue(t.Context(), b.clock.Now(), notify.DefaultLease, 10); err != nil || len(ns) != 1 {
+			t.Fatalf("the node that dies claims: %v %v", ns, err)
+		}
+		b.clock.Set(b.clock.Now().Add(30 * time.Second))
+		b.runOnce(t, 1)
+		if got := b.recv.deliveries(); len(got) != 1 {
+			t.Fatalf("%d deliveries 30 s after the claim of a dead node, want 1", len(got))
+		}
+	})
+}

@@ -43,7 +43,7 @@ type Config struct {
 	MasterKey           string   // base64 of 32 bytes; a key file beside a SQLite database when empty
 
 	Platform    platform.Config // tunables; zero values take the contract's defaults
-	NotifyLease time.Duration   // how long a webhook attempt holds its row; 0 = the notifier's default (60 s)
+	NotifyLease time.Duration   // how long a webhook attempt holds its row; 0 = the notifier's default (notify.DefaultLease)
 	Now         func() time.Time
 	Log         io.Writer // JSON log lines; os.Stderr when nil
 	Out         io.Writer // human-facing start-up notes (credentials paths); os.Stdout when nil
