@@ -28,11 +28,15 @@ type Store interface {
 	MarkFailed(ctx context.Context, id string, attempts, httpStatus int, errText string, now time.Time) error
 }
 
-// DefaultLease is how long an attempt holds its notification by default: longer than the
-// attempt's timeout (10 s) and the writing of its outcome, and short enough that a message
-// claimed by a node that died is sent again within 30 seconds (contract 7: the first retry
-// within 30 seconds).
-const DefaultLease = 25 * time.Second
+// DefaultLease is how long an attempt holds its notification by default: its timeout (10 s,
+// contract 7) and a margin for writing its outcome, and short enough that a message claimed
+// by a node that died is sent again within 30 seconds (contract 7: the first retry within 30
+// seconds). A longer Timeout lengthens the lease by as much.
+const (
+	defaultTimeout = 10 * time.Second
+	leaseMargin    = 15 * time.Second
+	DefaultLease   = defaultTimeout + leaseMargin
+)
 
 // PermanentError is a failure that retrying cannot mend: the notification fails at once,
 // without the rest of its schedule. Secrets may answer one (see Permanent), for instance for
@@ -120,11 +124,11 @@ func New(cfg Config) (*Worker, error) {
 	if len(cfg.Policy.Steps) == 0 {
 		cfg.Policy = DefaultPolicy()
 	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = DefaultLease
-	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = cfg.Timeout + leaseMargin
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
