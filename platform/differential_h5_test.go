@@ -1,0 +1,1052 @@
+package platform_test
+
+// Differential tests of the reward engine's two ways (docs/decisions.md, "Evaluation"): the
+// incremental one (purchases of card-aggregated units, offers without limits across periods or
+// a budget) and the full recomputation from stored transactions (everything else, and
+// Reevaluate after a campaign change). A seeded random campaign and history of purchases,
+// refunds, reversals, duplicates, binding changes and a bill generation is played in three
+// worlds that must end alike (contract 8: results do not depend on arrival order, batch split
+// or replays), and each world is held to what a user relies on.
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vsrp-dev/vsrp"
+	"github.com/vsrp-dev/vsrp/platform"
+	"github.com/vsrp-dev/vsrp/store"
+	"github.com/vsrp-dev/vsrp/storetest"
+)
+
+// h5Seeds is how many random cases TestH5Differential plays on SQLite (and h5SeedsPostgres on
+// PostgreSQL, where every world costs a database of its own).
+const (
+	h5Seeds         = 24
+	h5SeedsPostgres = 6
+)
+
+// h5Clock is the clock of the ingesting platform: after every transaction of the cases.
+var h5Clock = orderClock
+
+// h5Enrollments are the times a case's cards may enroll at: before the campaign starts, and
+// twice during January (transactions before them do not count).
+var h5Enrollments = []time.Time{time.Date(2026, 12, 20, 12, 0, 0, 0, orderZone), testNow,
+	time.Date(2027, 1, 20, 9, 30, 0, 0, orderZone)}
+
+// h5Offer is an offer of a case: orderOffer's rules, and optionally the one MCC that counts.
+type h5Offer struct {
+	orderOffer
+	mcc string
+}
+
+func (o h5Offer) doc() map[string]any {
+	d := o.orderOffer.doc()
+	if o.mcc != "" {
+		d["match"].(map[string]any)["mcc"] = []string{o.mcc}
+	}
+	return d
+}
+
+// limited reports whether some qualifying purchases may earn nothing because of a limit or
+// the budget.
+func (o h5Offer) limited() bool { return o.perPeriod > 0 || o.perTotal > 0 || o.budget > 0 }
+
+// h5Txn is a transaction of a case, on the case's card index card.
+type h5Txn struct {
+	otxn
+	mcc string
+}
+
+func (x h5Txn) input(cards []string) platform.TxnInput {
+	in := x.otxn.input(cards)
+	in.MCC = x.mcc
+	return in
+}
+
+// Kinds of steps of a case's history.
+const (
+	h5Ingest   = "ingest"   // a run of transactions
+	h5Bind     = "bind"     // card bound to user (rebound when bound to another; unbound for user -1)
+	h5Generate = "generate" // the open bills that end before day are generated
+)
+
+type h5Step struct {
+	kind       string
+	rows       []h5Txn
+	card, user int
+	day        string
+}
+
+// h5Case is a random campaign and history.
+type h5Case struct {
+	seed        uint64
+	aggregation string
+	endDate     string
+	offers      []h5Offer
+	enrolled    []time.Time // per card
+	bound       []int       // per card: its user before the history, -1 none
+	steps       []h5Step
+}
+
+func (c *h5Case) doc(name string) []byte {
+	var docs []map[string]any
+	for _, o := range c.offers {
+		docs = append(docs, o.doc())
+	}
+	doc := string(rewardCampaign(docs...))
+	doc = strings.Replace(doc, `"aggregation":"card"`, `"aggregation":"`+c.aggregation+`"`, 1)
+	doc = strings.Replace(doc, `"endDate":"2027-12-31"`, `"endDate":"`+c.endDate+`"`, 1)
+	return []byte(strings.Replace(doc, `"name":"Test"`, `"name":"`+name+`"`, 1))
+}
+
+func (c *h5Case) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d: aggregation %s, campaign to %s\n", c.seed, c.aggregation, c.endDate)
+	for _, o := range c.offers {
+		fmt.Fprintf(&b, "  offer %+v mcc=%q\n", o.orderOffer, o.mcc)
+	}
+	for i, at := range c.enrolled {
+		fmt.Fprintf(&b, "  card c%d enrolled %s, bound to %d\n", i, at.Format(time.RFC3339), c.bound[i])
+	}
+	for _, s := range c.steps {
+		switch s.kind {
+		case h5Ingest:
+			fmt.Fprintf(&b, "  ingest\n")
+			for _, x := range s.rows {
+				fmt.Fprintf(&b, "    %s %s %s c%d %d %s mcc=%s\n", x.id, x.kind, x.orig, x.card, x.amount, x.at.In(orderZone).Format(time.RFC3339), x.mcc)
+			}
+		case h5Bind:
+			fmt.Fprintf(&b, "  bind c%d to u%d\n", s.card, s.user)
+		case h5Generate:
+			fmt.Fprintf(&b, "  generate bills ending before %s\n", s.day)
+		}
+	}
+	return b.String()
+}
+
+// h5NewCase draws a campaign (one to three offers) and a history: four cards, two users, runs
+// of transactions between binding changes and one generation of the bills of January (or of
+// the first half of it), with late purchases and refunds for the generated periods after it.
+// Refunds and reversals arrive after their purchase and never exceed what is left of it.
+func h5NewCase(seed uint64) *h5Case {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	c := &h5Case{seed: seed, aggregation: "card", endDate: "2027-12-31"}
+	if rng.IntN(100) < 45 {
+		c.aggregation = "account"
+	}
+	if rng.IntN(4) == 0 {
+		c.endDate = "2027-03-10"
+	}
+	pick := func(vs ...int64) int64 { return vs[rng.IntN(len(vs))] }
+	for i := range 1 + rng.IntN(3) {
+		o := h5Offer{orderOffer: orderOffer{id: fmt.Sprintf("OF-%d", i), goal: []string{"each", "each", "spend", "count"}[rng.IntN(4)],
+			period: []string{"day", "week", "week", "month", "month"}[rng.IntN(5)], rewardType: "Cash"}}
+		if rng.IntN(10) < 3 {
+			o.rewardType = "Point"
+		}
+		unit := int64(100) // reward units per whole currency unit
+		if o.rewardType == "Point" {
+			unit = 1
+		}
+		if o.goal != "count" && rng.IntN(2) == 0 { // a count goal pays a fixed amount
+			o.percent = pick(1, 5, 10, 33)
+			if rng.IntN(2) == 0 {
+				o.cap = pick(3, 8, 15) * unit
+			}
+		} else {
+			o.amount = pick(1, 5, 12) * unit
+		}
+		o.minAmount = pick(0, 0, 2000, 5000)
+		switch o.goal {
+		case "spend":
+			o.threshold = pick(10000, 25000, 40000)
+		case "count":
+			o.threshold = pick(2, 3, 4)
+		}
+		if rng.IntN(10) < 6 {
+			o.perPeriod = pick(0, 0, 1, 2)
+			o.perTotal = pick(0, 0, 1, 3, 5)
+			o.budget = pick(0, 0, 10, 25, 60) * unit
+		}
+		if rng.IntN(4) == 0 {
+			o.mcc = "5812"
+		}
+		c.offers = append(c.offers, o)
+	}
+	for range 4 {
+		c.enrolled = append(c.enrolled, h5Enrollments[rng.IntN(len(h5Enrollments))])
+		c.bound = append(c.bound, rng.IntN(3)-1)
+	}
+
+	sh := orderZone
+	lo, hi := time.Date(2026, 12, 28, 0, 0, 0, 0, sh), time.Date(2027, 4, 1, 0, 0, 0, 0, sh)
+	bounds := []time.Time{time.Date(2027, 1, 1, 0, 0, 0, 0, sh), time.Date(2027, 2, 1, 0, 0, 0, 0, sh),
+		time.Date(2027, 3, 1, 0, 0, 0, 0, sh), time.Date(2027, 3, 11, 0, 0, 0, 0, sh), testNow, h5Enrollments[2]}
+	for d := time.Date(2027, 1, 4, 0, 0, 0, 0, sh); d.Before(hi); d = d.AddDate(0, 0, 7) { // Mondays
+		bounds = append(bounds, d)
+	}
+	clamp := func(at, from, to time.Time) time.Time {
+		if at.Before(from) {
+			return from
+		}
+		if at.After(to) {
+			return to
+		}
+		return at
+	}
+	when := func(from, to time.Time) time.Time {
+		b := bounds[rng.IntN(len(bounds))]
+		switch rng.IntN(5) {
+		case 0, 1:
+			return from.Add(time.Duration(rng.Int64N(int64(to.Sub(from)/time.Second))) * time.Second)
+		case 2:
+			return clamp(b.Add(time.Duration(rng.IntN(3)-1)*time.Second), from, to)
+		default:
+			return clamp(b.Add(time.Duration(rng.IntN(4*86400)-2*86400)*time.Second), from, to)
+		}
+	}
+
+	type bought struct {
+		h5Txn
+		left int64
+		refs int
+	}
+	var purchases []*bought
+	var sent []h5Txn // every row so far, for duplicates
+	generatedBefore := time.Time{}
+	n := 0
+	row := func(late bool) h5Txn {
+		n++
+		switch k := rng.IntN(100); {
+		case k < 10 && len(sent) > 0:
+			return sent[rng.IntN(len(sent))] // sent again: a duplicate
+		case k < 32 && len(purchases) > 0:
+			var p *bought
+			for range 4 { // after generation, mostly refunds of the generated periods' purchases
+				p = purchases[rng.IntN(len(purchases))]
+				if p.left > 0 && p.refs < 3 && (!late || p.at.Before(generatedBefore)) {
+					break
+				}
+			}
+			if p.left == 0 || p.refs >= 3 {
+				break
+			}
+			var back int64
+			switch rng.IntN(5) {
+			case 0, 1:
+				back = p.left
+			case 2:
+				back = p.left - max(p.left/2, 2000) // may leave exactly minAmount
+			default:
+				back = 1 + rng.Int64N(p.left)
+			}
+			if back <= 0 {
+				back = 1 + rng.Int64N(p.left)
+			}
+			p.left -= back
+			p.refs++
+			at := clamp(p.at.Add(time.Second+time.Duration(rng.Int64N(int64(15*24*time.Hour)))), p.at, hi)
+			return h5Txn{otxn: otxn{id: fmt.Sprintf("R%02d", n), kind: []string{"refund", "reversal"}[rng.IntN(2)], orig: p.id,
+				card: p.card, amount: back, at: at}, mcc: p.mcc}
+		}
+		at := when(lo, hi)
+		if late && rng.IntN(3) == 0 {
+			at = when(lo, generatedBefore.Add(-time.Second)) // a late purchase for a generated period
+		}
+		var amount int64
+		switch rng.IntN(6) {
+		case 0:
+			amount = 2000
+		case 1:
+			amount = 5000
+		default:
+			amount = 300 + rng.Int64N(30000)
+		}
+		x := h5Txn{otxn: otxn{id: fmt.Sprintf("P%02d", n), kind: "purchase", card: rng.IntN(4), amount: amount, at: at}, mcc: "5812"}
+		if rng.IntN(5) == 0 {
+			x.mcc = "5411"
+		}
+		purchases = append(purchases, &bought{h5Txn: x, left: amount})
+		return x
+	}
+	segments := 3 + rng.IntN(3)
+	generateAfter := 1 + rng.IntN(segments-1)
+	for s := range segments {
+		var rows []h5Txn
+		for range 6 + rng.IntN(18) {
+			x := row(!generatedBefore.IsZero())
+			rows = append(rows, x)
+			sent = append(sent, x)
+		}
+		c.steps = append(c.steps, h5Step{kind: h5Ingest, rows: rows})
+		if s == segments-1 {
+			break
+		}
+		for range rng.IntN(3) {
+			c.steps = append(c.steps, h5Step{kind: h5Bind, card: rng.IntN(4), user: rng.IntN(3) - 1})
+		}
+		if s+1 == generateAfter && rng.IntN(5) != 0 {
+			day := []string{"2027-01-16", "2027-02-01", "2027-02-01"}[rng.IntN(3)]
+			generatedBefore, _ = time.ParseInLocation(time.DateOnly, day, sh)
+			c.steps = append(c.steps, h5Step{kind: h5Generate, day: day})
+		}
+	}
+	return c
+}
+
+// h5World is a case played on a store of its own.
+type h5World struct {
+	c      *h5Case
+	st     *store.Store
+	f      *fixture
+	p      *platform.Platform
+	cards  []string
+	vuids  []string
+	name   map[string]string // card ids and vuids → c0…, u0…
+	bound  []int             // per card: its user now, -1 none
+	stored map[string]h5Txn  // the transactions stored so far, by id
+	// frozen holds the state of each generated bill and its rewards as generated.
+	frozen  map[string][]string
+	renames int
+}
+
+func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
+	t.Helper()
+	ctx := context.Background()
+	st := storetest.Open(t, engine)
+	w := &h5World{c: c, st: st, f: setup(t, st), p: newPlatformAt(t, st, h5Clock), name: map[string]string{},
+		bound: slices.Repeat([]int{-1}, len(c.enrolled)), stored: map[string]h5Txn{}, frozen: map[string][]string{}}
+	if _, err := w.f.p.ApplyCampaign(ctx, "CMP-T", c.doc("Test"), false); err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range c.enrolled {
+		e, _, err := newPlatformAt(t, st, at).Enroll(ctx, w.f.a, pan(fmt.Sprintf("411111118%06d", i)), "EG-R", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.cards = append(w.cards, e.CardID)
+		w.name[e.CardID] = fmt.Sprintf("c%d", i)
+	}
+	for j := range 2 {
+		u, err := w.f.p.GetVuid(ctx, w.f.a, fmt.Sprintf("h5-user-%d", j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.vuids = append(w.vuids, u.Vuid)
+		w.name[u.Vuid] = fmt.Sprintf("u%d", j)
+	}
+	for i, u := range c.bound {
+		if err := w.bind(i, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// bind binds card i to user u (unbinding it from another first), or unbinds it (u -1).
+func (w *h5World) bind(i, u int) error {
+	ctx := context.Background()
+	if w.bound[i] == u {
+		return nil
+	}
+	if w.bound[i] >= 0 {
+		if err := w.p.RemoveCard(ctx, w.f.a, w.vuids[w.bound[i]], w.cards[i]); err != nil {
+			return fmt.Errorf("unbinding c%d: %w", i, err)
+		}
+		w.bound[i] = -1
+	}
+	if u >= 0 {
+		if err := w.p.AddCard(ctx, w.f.a, w.vuids[u], w.cards[i]); err != nil {
+			return fmt.Errorf("binding c%d to u%d: %w", i, u, err)
+		}
+		w.bound[i] = u
+	}
+	return nil
+}
+
+// ingest ingests rows as one batch; every row must be accepted or a duplicate.
+func (w *h5World) ingest(rows []h5Txn) error {
+	var in []platform.TxnInput
+	for _, x := range rows {
+		in = append(in, x.input(w.cards))
+	}
+	sum, err := w.p.Ingest(context.Background(), in, 1)
+	if err != nil {
+		return err
+	}
+	if sum.Rejected != 0 {
+		return fmt.Errorf("rejected rows: %+v", sum.Errors)
+	}
+	for _, x := range rows {
+		w.stored[x.id] = x
+	}
+	return nil
+}
+
+// generate generates every open bill of the campaign that ends before day, and keeps what
+// they hold.
+func (w *h5World) generate(day string) error {
+	ctx := context.Background()
+	bills, err := w.p.Bills(ctx, "CMP-T")
+	if err != nil {
+		return err
+	}
+	for _, b := range bills {
+		if b.Status != vsrp.BillOpen || b.EndDate >= day {
+			continue
+		}
+		if _, err := w.p.GenerateBill(ctx, b.ID, true); err != nil {
+			return fmt.Errorf("generating %s %s: %w", b.OfferID, b.StartDate, err)
+		}
+	}
+	for label, lines := range w.generatedBills() {
+		if _, seen := w.frozen[label]; !seen {
+			w.frozen[label] = lines
+		}
+	}
+	return nil
+}
+
+// rename applies the campaign again with another name: nothing a reward depends on changes,
+// and the change is re-evaluated (every reward of open bills recomputed from the stored
+// transactions).
+func (w *h5World) rename() error {
+	w.renames++
+	_, err := w.p.ApplyCampaign(context.Background(), "CMP-T", w.c.doc(fmt.Sprintf("Test %d", w.renames)), false)
+	return err
+}
+
+// h5Mode is how a world plays a case's runs of transactions.
+type h5Mode int
+
+const (
+	h5OneBatch   h5Mode = iota // each run as one batch, in the order drawn
+	h5Split                    // each run shuffled (refunds after their purchases) and split in random batches
+	h5Reevaluate               // each run split in random batches, the campaign applied again now and then
+)
+
+// play plays the case's history; after every step check (when set) may look at the world.
+func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) error {
+	for i, s := range w.c.steps {
+		var err error
+		switch s.kind {
+		case h5Bind:
+			err = w.bind(s.card, s.user)
+		case h5Generate:
+			err = w.generate(s.day)
+		case h5Ingest:
+			rows := s.rows
+			if mode == h5OneBatch {
+				err = w.ingest(rows)
+				break
+			}
+			if mode == h5Split {
+				rows = h5Shuffle(rng, rows)
+			}
+			for len(rows) > 0 && err == nil {
+				n := 1 + rng.IntN(min(len(rows), 6))
+				err = w.ingest(rows[:n])
+				rows = rows[n:]
+				if err == nil && mode == h5Reevaluate && rng.IntN(6) == 0 {
+					err = w.rename()
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("step %d (%s): %w", i, s.kind, err)
+		}
+		if check != nil {
+			if err := check(i); err != nil {
+				return fmt.Errorf("after step %d (%s): %w", i, s.kind, err)
+			}
+		}
+	}
+	return nil
+}
+
+// h5Shuffle shuffles rows, then moves every refund or reversal after its purchase.
+func h5Shuffle(rng *rand.Rand, rows []h5Txn) []h5Txn {
+	out := slices.Clone(rows)
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	for i := 0; i < len(out); i++ {
+		if out[i].orig == "" {
+			continue
+		}
+		if j := slices.IndexFunc(out[i+1:], func(x h5Txn) bool { return x.id == out[i].orig }); j >= 0 {
+			out[i], out[i+1+j] = out[i+1+j], out[i]
+			i--
+		}
+	}
+	return out
+}
+
+// h5RewardID is the id the platform gives the reward of a result key (offer, unit and period,
+// or offer and purchase): the tests name rewards by what they reward with it.
+func h5RewardID(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return "rw_" + base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// labels names the world's possible rewards: "OF-0 u1 2027-01-04" (a spend or count reward of
+// user u1's account for the period starting that day), "OF-0 c2 P17" (an each reward of the
+// purchase in card c2's own unit), "OF-0 u1 P17" (in the account).
+func (w *h5World) labels(billStarts []string) map[string]string {
+	type unit struct{ key, name string }
+	var units []unit
+	for i, c := range w.cards {
+		units = append(units, unit{"card:" + c, fmt.Sprintf("c%d", i)})
+	}
+	for j, v := range w.vuids {
+		units = append(units, unit{"acct:" + w.f.a.ID + ":" + v, fmt.Sprintf("u%d", j)})
+	}
+	out := map[string]string{}
+	for _, o := range w.c.offers {
+		for _, s := range w.c.steps {
+			for _, x := range s.rows {
+				if x.kind != "purchase" {
+					continue
+				}
+				out[h5RewardID(o.id+"|"+x.id)] = fmt.Sprintf("%s c%d %s", o.id, x.card, x.id)
+				for _, u := range units[len(w.cards):] {
+					out[h5RewardID(o.id+"|"+u.key+"|"+x.id)] = fmt.Sprintf("%s %s %s", o.id, u.name, x.id)
+				}
+			}
+		}
+		for _, start := range billStarts {
+			for _, u := range units {
+				out[h5RewardID(o.id+"|"+u.key+"|"+start)] = fmt.Sprintf("%s %s %s", o.id, u.name, start)
+			}
+		}
+	}
+	return out
+}
+
+// h5Reward is a reward with the name of what it rewards.
+type h5Reward struct {
+	*vsrp.Reward
+	label string
+}
+
+// rewards answers every reward of the campaign (voided ones included), named, and the bills.
+func (w *h5World) rewards() ([]h5Reward, []*store.BillSummary, error) {
+	ctx := context.Background()
+	bills, err := w.p.Bills(ctx, "CMP-T")
+	if err != nil {
+		return nil, nil, err
+	}
+	var starts []string
+	for _, b := range bills {
+		starts = append(starts, b.StartDate)
+	}
+	names := w.labels(starts)
+	rs, _, err := w.st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 100000})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]h5Reward, len(rs))
+	for i, r := range rs {
+		label := names[r.ID]
+		if label == "" {
+			label = "unknown " + r.ID
+		}
+		out[i] = h5Reward{r, label}
+	}
+	return out, bills, nil
+}
+
+func (w *h5World) names(ids []string) string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, cmp.Or(w.name[id], id))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func (w *h5World) describeReward(r h5Reward) string {
+	confirmed := "-"
+	if r.ConfirmedAmount != nil {
+		confirmed = fmt.Sprint(*r.ConfirmedAmount)
+	}
+	return fmt.Sprintf("reward %s bill=%s..%s status=%d voided=%v amount=%d confirmed=%s n=%d total=%d account=%s cards=%s msg=%q",
+		r.label, r.Bill.StartDate, r.Bill.EndDate, r.Status, r.Voided, r.CalculatedAmount, confirmed, r.EventCount,
+		r.EventTotalAmount, cmp.Or(w.name[r.AccountVuid], r.AccountVuid), w.names(r.CardIDs), r.CalculateMessage)
+}
+
+func (w *h5World) describeBill(b *store.BillSummary, names map[string]string, adjustments bool) string {
+	s := fmt.Sprintf("bill %s %s..%s due=%s status=%d rewards=%d total=%d", b.OfferID, b.StartDate, b.EndDate, b.SettlementDate,
+		b.Status, b.RewardCount, b.TotalAmount)
+	if adjustments {
+		var adj []string
+		for _, a := range b.Adjustments {
+			adj = append(adj, fmt.Sprintf("%s %s %d → %s", a.TxnID, a.Type, a.Amount, cmp.Or(names[a.RewardID], a.RewardID, "none")))
+		}
+		slices.Sort(adj)
+		s += fmt.Sprintf(" adjustments=%q", adj)
+	}
+	return s
+}
+
+// state is everything stored of the campaign's rewards and bills, in words that do not depend
+// on the store's random ids, one line each, sorted.
+func (w *h5World) state() ([]string, error) {
+	rs, bills, err := w.rewards()
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	var out []string
+	for _, r := range rs {
+		names[r.ID] = r.label
+		out = append(out, w.describeReward(r))
+	}
+	for _, b := range bills {
+		out = append(out, w.describeBill(b, names, true))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// generatedBills answers, for each generated bill, the bill and its rewards (voided ones
+// included) as they stand, adjustments left out.
+func (w *h5World) generatedBills() map[string][]string {
+	rs, bills, err := w.rewards()
+	if err != nil {
+		return map[string][]string{"error": {err.Error()}}
+	}
+	out := map[string][]string{}
+	for _, b := range bills {
+		if b.Status != vsrp.BillOpen {
+			out[b.ID] = []string{w.describeBill(b, nil, false)}
+		}
+	}
+	for _, r := range rs {
+		if lines, ok := out[r.Bill.ID]; ok {
+			out[r.Bill.ID] = append(lines, w.describeReward(r))
+		}
+	}
+	for _, lines := range out {
+		slices.Sort(lines)
+	}
+	return out
+}
+
+// day is the campaign zone's date of t.
+func h5Day(t time.Time) string { return t.In(orderZone).Format(time.DateOnly) }
+
+// qualifies reports whether the purchase counts for the offer by itself (contract 8): its card
+// enrolled at or before it, within the campaign dates, on the offer's MCC, at least minAmount.
+func (w *h5World) qualifies(o h5Offer, x h5Txn) bool {
+	d := h5Day(x.at)
+	return x.kind == "purchase" && !x.at.Before(w.c.enrolled[x.card]) && d >= "2027-01-01" && d <= w.c.endDate &&
+		(o.mcc == "" || o.mcc == x.mcc) && x.amount >= o.minAmount
+}
+
+// net answers what is left of the purchase after the refunds and reversals stored so far.
+func (w *h5World) net(id string) int64 {
+	left := w.stored[id].amount
+	for _, x := range w.stored {
+		if x.orig == id {
+			left -= x.amount
+		}
+	}
+	return left
+}
+
+// payout is what a met reward pays for the base spend: the fixed amount, or percent of it
+// (half-even, in reward units), capped.
+func (o h5Offer) payout(base int64) int64 {
+	v := o.amount
+	if o.percent != 0 {
+		num, den := base*o.percent, int64(100)
+		if o.rewardType == "Point" {
+			den *= 100 // minor units of CNY to whole points
+		}
+		q, r := num/den, num%den
+		if 2*r > den || (2*r == den && q%2 == 1) {
+			q++
+		}
+		v = q
+	}
+	if o.cap > 0 && v > o.cap {
+		v = o.cap
+	}
+	return v
+}
+
+// unitCards answers the cards of a unit now: the account's bound cards, or the card.
+func (w *h5World) unitCards(name string) []int {
+	var out []int
+	for i := range w.cards {
+		if (name[0] == 'u' && fmt.Sprintf("u%d", w.bound[i]) == name) || (name[0] == 'c' && fmt.Sprintf("c%d", i) == name) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// unitOf answers the unit card i counts in now.
+func (w *h5World) unitOf(i int) string {
+	if w.c.aggregation == "account" && w.bound[i] >= 0 {
+		return fmt.Sprintf("u%d", w.bound[i])
+	}
+	return fmt.Sprintf("c%d", i)
+}
+
+// check holds the world to what users rely on (contract 8), against the transactions stored so
+// far: limits and the budget are never exceeded; generated bills are as generated; each bill's
+// totals are those of its live rewards; every live reward of an open bill belongs to a unit as
+// the bindings make it now, lists that unit's cards, and counts exactly the unit's purchases
+// of its period that count (eventCount, eventTotalAmount), paying what they earn when met;
+// and every purchase that counts has its reward.
+func (w *h5World) check() error {
+	rs, bills, err := w.rewards()
+	if err != nil {
+		return err
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	generated := w.generatedBills()
+	for label, want := range w.frozen {
+		if got := generated[label]; !slices.Equal(got, want) {
+			bad("generated bill changed:\n      now  %q\n      then %q", got, want)
+		}
+	}
+	billOf := map[string]*store.BillSummary{}
+	for _, b := range bills {
+		billOf[b.ID] = b
+		var n int
+		var total int64
+		for _, r := range rs {
+			if r.Bill.ID == b.ID && !r.Voided {
+				if b.Status == vsrp.BillOpen || r.Status > 0 {
+					n++
+				}
+				total += *cmp.Or(r.ConfirmedAmount, &r.CalculatedAmount)
+			}
+		}
+		if b.RewardCount != n || b.TotalAmount != total {
+			bad("bill %s %s: rewardCount %d, totalAmount %d; its live rewards: %d, %d", b.OfferID, b.StartDate, b.RewardCount,
+				b.TotalAmount, n, total)
+		}
+	}
+
+	offers := map[string]h5Offer{}
+	for _, o := range w.c.offers {
+		offers[o.id] = o
+	}
+	perPeriod, perTotal, paid := map[string]int64{}, map[string]int64{}, map[string]int64{}
+	type unitBill struct{ offer, unit, bill string }
+	live := map[unitBill]bool{}   // spend and count rewards of open bills
+	each := map[string]h5Reward{} // each rewards by label, voided too
+	for _, r := range rs {
+		o := offers[r.OfferID]
+		if !r.Voided && r.Status >= vsrp.RewardMet {
+			unit := cmp.Or(w.name[r.AccountVuid], w.names(r.CardIDs))
+			perPeriod[r.OfferID+" "+unit+" "+r.Bill.StartDate]++
+			perTotal[r.OfferID+" "+unit]++
+			paid[r.OfferID] += *cmp.Or(r.ConfirmedAmount, &r.CalculatedAmount)
+		}
+		if o.goal == "each" {
+			each[r.label] = r
+		}
+		if r.Voided {
+			continue
+		}
+		b := billOf[r.Bill.ID]
+		if b.Status != vsrp.BillOpen {
+			switch {
+			case r.Status != vsrp.RewardNotMet && r.Status != vsrp.RewardToSettle:
+				bad("%s: status %d on a generated bill, want 0 or 2", r.label, r.Status)
+			case r.ConfirmedAmount == nil:
+				bad("%s: no confirmedAmount on a generated bill", r.label)
+			case r.Status == vsrp.RewardToSettle && *r.ConfirmedAmount != r.CalculatedAmount:
+				bad("%s: confirmed %d, calculated %d", r.label, *r.ConfirmedAmount, r.CalculatedAmount)
+			case r.Status == vsrp.RewardNotMet && (*r.ConfirmedAmount != 0 || r.CalculatedAmount != 0):
+				bad("%s: not met, yet confirmed %d, calculated %d", r.label, *r.ConfirmedAmount, r.CalculatedAmount)
+			}
+			continue
+		}
+		// A live reward of an open bill: its unit as the bindings make it now.
+		fields := strings.Fields(r.label)
+		if len(fields) != 3 {
+			bad("%s: a reward the rules do not name (%s)", r.label, w.describeReward(r))
+			continue
+		}
+		unit, what := fields[1], fields[2]
+		cards := w.unitCards(unit)
+		var cardNames []string
+		for _, i := range cards {
+			cardNames = append(cardNames, fmt.Sprintf("c%d", i))
+		}
+		switch {
+		case r.Status > vsrp.RewardMet || r.ConfirmedAmount != nil:
+			bad("%s: status %d (confirmed %v) on an open bill", r.label, r.Status, r.ConfirmedAmount)
+		case unit[0] == 'u' && w.c.aggregation != "account":
+			bad("%s: an account's reward under card aggregation", r.label)
+		case unit[0] == 'u' && len(cards) == 0:
+			bad("%s: live, but its account has no card now", r.label)
+		case unit[0] == 'c' && w.unitOf(cards[0]) != unit:
+			bad("%s: live, but card %s counts in %s's account now", r.label, unit, w.unitOf(cards[0]))
+		case w.names(r.CardIDs) != strings.Join(cardNames, ","):
+			bad("%s: lists cards %s, its unit has %v", r.label, w.names(r.CardIDs), cardNames)
+		case (unit[0] == 'u') != (r.AccountVuid != "") || (r.AccountVuid != "" && w.name[r.AccountVuid] != unit):
+			bad("%s: the reward of account %q", r.label, cmp.Or(w.name[r.AccountVuid], r.AccountVuid))
+		}
+		var n, total int64
+		var counted []string
+		for _, x := range w.stored {
+			d := h5Day(x.at)
+			if !slices.Contains(cards, x.card) || !w.qualifies(o, x) || d < r.Bill.StartDate || d > r.Bill.EndDate {
+				continue
+			}
+			if net := w.net(x.id); net > 0 && net >= o.minAmount && (o.goal != "each" || x.id == what) {
+				n, total = n+1, total+net
+				counted = append(counted, x.id)
+			}
+		}
+		if r.EventCount != n || r.EventTotalAmount != total {
+			bad("%s: eventCount %d, eventTotalAmount %d; the purchases that count for it: %d, %d %v", r.label, r.EventCount,
+				r.EventTotalAmount, n, total, counted)
+		}
+		met := o.goal == "each" || (o.goal == "count" && n >= o.threshold) || (o.goal == "spend" && total >= o.threshold)
+		switch {
+		case o.goal == "each" && n != 1:
+			bad("%s: live, but its purchase does not count", r.label)
+		case !met && (r.Status != vsrp.RewardNotMet || r.CalculatedAmount != 0):
+			bad("%s: goal not met, yet status %d amount %d", r.label, r.Status, r.CalculatedAmount)
+		case met && r.Status == vsrp.RewardMet && r.CalculatedAmount != o.payout(total):
+			bad("%s: pays %d, want %d for %d", r.label, r.CalculatedAmount, o.payout(total), total)
+		case met && r.Status == vsrp.RewardNotMet && (!o.limited() ||
+			!strings.Contains(r.CalculateMessage, "limit reached") && !strings.Contains(r.CalculateMessage, "budget is spent")):
+			bad("%s: goal met, status 0 with message %q", r.label, r.CalculateMessage)
+		}
+		if o.goal != "each" {
+			live[unitBill{r.OfferID, unit, r.Bill.StartDate}] = true
+		}
+	}
+	for key, n := range perPeriod {
+		if o := offers[strings.Fields(key)[0]]; o.perPeriod > 0 && n > o.perPeriod {
+			bad("%s: %d rewards earn, limit %d per period", key, n, o.perPeriod)
+		}
+	}
+	for key, n := range perTotal {
+		if o := offers[strings.Fields(key)[0]]; o.perTotal > 0 && n > o.perTotal {
+			bad("%s: %d rewards earn, limit %d in total", key, n, o.perTotal)
+		}
+	}
+	for id, v := range paid {
+		if o := offers[id]; o.budget > 0 && v > o.budget {
+			bad("%s: rewards pay %d, budget %d", id, v, o.budget)
+		}
+	}
+	// Every purchase that counts has its reward on its open bill.
+	for _, x := range w.stored {
+		for _, o := range w.c.offers {
+			if !w.qualifies(o, x) {
+				continue
+			}
+			var bill *store.BillSummary
+			for _, b := range bills {
+				if b.OfferID == o.id && b.StartDate <= h5Day(x.at) && h5Day(x.at) <= b.EndDate {
+					bill = b
+				}
+			}
+			unit := w.unitOf(x.card)
+			switch {
+			case bill == nil:
+				bad("%s %s: no bill holds its day", o.id, x.id)
+			case bill.Status != vsrp.BillOpen:
+			case o.goal != "each":
+				if !live[unitBill{o.id, unit, bill.StartDate}] {
+					bad("%s %s %s: no live reward for the purchase %s", o.id, unit, bill.StartDate, x.id)
+				}
+			default:
+				r, ok := each[fmt.Sprintf("%s %s %s", o.id, unit, x.id)]
+				counts := w.net(x.id) > 0 && w.net(x.id) >= o.minAmount
+				switch {
+				case !ok:
+					bad("%s %s %s: no reward for the purchase", o.id, unit, x.id)
+				case r.Voided && counts && !o.limited():
+					bad("%s: voided, yet its purchase counts and no limit holds it back", r.label)
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("%d problems:\n    %s", len(problems), strings.Join(problems, "\n    "))
+	}
+	return nil
+}
+
+// h5Diff lists the lines of two sorted states that differ.
+func h5Diff(got, want []string) string {
+	var b strings.Builder
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			fmt.Fprintf(&b, "    + %s\n", l)
+		}
+	}
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			fmt.Fprintf(&b, "    - %s\n", l)
+		}
+	}
+	return b.String()
+}
+
+// h5Run plays the case in three worlds and answers the first discrepancy, or nil:
+//  1. the runs of transactions as one batch each, checked after every step;
+//  2. shuffled (refunds after their purchases) and split in random batches: the same state;
+//  3. split in random batches with the campaign applied again now and then (re-evaluated in
+//     full): the same state;
+//
+// and world 1 again after the campaign is applied once more: the same state, checked.
+func h5Run(t *testing.T, engine store.Engine, c *h5Case) error {
+	t.Helper()
+	one := newH5World(t, engine, c)
+	if err := one.play(h5OneBatch, nil, func(int) error { return one.check() }); err != nil {
+		return fmt.Errorf("one batch per run: %w", err)
+	}
+	want, err := one.state()
+	if err != nil {
+		return err
+	}
+	for mode, name := range map[h5Mode]string{h5Split: "shuffled and split in batches", h5Reevaluate: "split, re-evaluated now and then"} {
+		w := newH5World(t, engine, c)
+		if err := w.play(mode, rand.New(rand.NewPCG(c.seed, uint64(mode))), nil); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		got, err := w.state()
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("%s, the state differs from one batch per run (+ %s, - one batch):\n%s", name, name, h5Diff(got, want))
+		}
+	}
+	if err := one.rename(); err != nil {
+		return err
+	}
+	got, err := one.state()
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("re-evaluated in full at the end, the state differs (+ after, - before):\n%s", h5Diff(got, want))
+	}
+	if err := one.check(); err != nil {
+		return fmt.Errorf("re-evaluated in full at the end: %w", err)
+	}
+	return nil
+}
+
+// The engine's two ways give one result, and that result is what users rely on (contract 8),
+// for random campaigns and histories. A failing seed runs alone with
+// -run 'TestH5Differential/sqlite/seed=N'.
+func TestH5Differential(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		from, to := uint64(0), uint64(h5Seeds)
+		if st.Engine() == store.Postgres {
+			to = h5SeedsPostgres
+		}
+		if r := os.Getenv("VSRP_H5_SEEDS"); r != "" { // more seeds when hunting: VSRP_H5_SEEDS=100-1000
+			if _, err := fmt.Sscanf(r, "%d-%d", &from, &to); err != nil {
+				t.Fatalf("VSRP_H5_SEEDS=%q: want from-to", r)
+			}
+		}
+		for seed := from; seed < to; seed++ {
+			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+				c := h5NewCase(seed)
+				if err := h5Run(t, st.Engine(), c); err != nil {
+					if os.Getenv("VSRP_H5_SHRINK") != "" {
+						c, err = h5Shrink(t, st.Engine(), c, err)
+					}
+					t.Fatalf("seed %d: %v\n%s", seed, err, c)
+				}
+			})
+		}
+	})
+}
+
+// h5Shrink makes a failing case smaller while it fails alike (its error's first line, ids
+// left out, stays the same): it drops offers, steps, and rows from the last, as long as that
+// holds. Set VSRP_H5_SHRINK to have a failing seed shrunk.
+func h5Shrink(t *testing.T, engine store.Engine, c *h5Case, failure error) (*h5Case, error) {
+	kind := func(err error) string {
+		line, _, _ := strings.Cut(err.Error(), "\n")
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, line)
+	}
+	want := kind(failure)
+	try := func(next *h5Case) bool {
+		err := h5Run(t, engine, next)
+		if err != nil && kind(err) == want {
+			failure = err
+			return true
+		}
+		return false
+	}
+	clone := func() *h5Case {
+		next := *c
+		next.offers = slices.Clone(c.offers)
+		next.steps = slices.Clone(c.steps)
+		for i := range next.steps {
+			next.steps[i].rows = slices.Clone(next.steps[i].rows)
+		}
+		return &next
+	}
+	for progress := true; progress; {
+		progress = false
+		for i := len(c.offers) - 1; i >= 0 && len(c.offers) > 1; i-- {
+			next := clone()
+			next.offers = slices.Delete(next.offers, i, i+1)
+			if try(next) {
+				c, progress = next, true
+			}
+		}
+		for i := len(c.steps) - 1; i >= 0; i-- {
+			next := clone()
+			next.steps = slices.Delete(next.steps, i, i+1)
+			if try(next) {
+				c, progress = next, true
+			}
+		}
+		for i := len(c.steps) - 1; i >= 0; i-- {
+			for j := len(c.steps[i].rows) - 1; j >= 0; j-- {
+				next := clone()
+				next.steps[i].rows = slices.Delete(next.steps[i].rows, j, j+1)
+				if try(next) {
+					c, progress = next, true
+				}
+			}
+		}
+		for i := range c.bound {
+			if c.bound[i] >= 0 {
+				next := clone()
+				next.bound = slices.Clone(c.bound)
+				next.bound[i] = -1
+				if try(next) {
+					c, progress = next, true
+				}
+			}
+		}
+	}
+	return c, failure
+}
+
