@@ -1050,3 +1050,73 @@ func h5Shrink(t *testing.T, engine store.Engine, c *h5Case, failure error) (*h5C
 	return c, failure
 }
 
+// Found by TestH5Differential (seed 104), docs/decisions.md "Adjustments": a late refund names
+// the reward of the generated bill its purchase counted in, even when the card was bound or
+// unbound since. A purchase refunded below minAmount no longer counts; its each reward is
+// voided in every unit the card passed through (its own, then user u0's account), and in user
+// u1's, whose account the card was in when the bill was generated. A refund arriving after the
+// card moved on names u1's reward, not one of the units the card had left before the
+// generation (which one of those three came first went by the rewards' random ids). Several
+// rounds: each picks among the three by fresh ids.
+func TestH5LateRefundNamesTheRewardOfTheUnitAtGeneration(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		for round := range 5 {
+			if round > 0 {
+				st = storetest.Open(t, st.Engine())
+			}
+			f := setup(t, st)
+			ctx := context.Background()
+			each := offer("OF-E", "each", map[string]any{"match": map[string]any{"minAmount": 50},
+				"reward": map[string]any{"type": "Cash", "amount": 1}})
+			if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountCampaign(each), false); err != nil {
+				t.Fatal(err)
+			}
+			card := enrolledCards(t, f, 1)[0]
+			u0, u1, u2 := bindAll(t, f, "u0"), bindAll(t, f, "u1"), bindAll(t, f, "u2")
+			p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+			jan := time.Date(2027, 1, 25, 0, 37, 0, 0, time.UTC)
+			ingest(t, p, []platform.TxnInput{purchase("P", card, "50", jan)})
+			ingest(t, p, []platform.TxnInput{refund("R1", "P", card, "10.16", jan.Add(time.Hour))}) // 39.84 left: under minAmount
+			for _, step := range []func() error{
+				func() error { return p.AddCard(ctx, f.a, u0, card) },
+				func() error { return p.RemoveCard(ctx, f.a, u0, card) },
+				func() error { return p.AddCard(ctx, f.a, u1, card) },
+			} {
+				if err := step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bill := billStarting(t, p, "2027-01-01")
+			if _, err := p.GenerateBill(ctx, bill, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.RemoveCard(ctx, f.a, u1, card); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.AddCard(ctx, f.a, u2, card); err != nil {
+				t.Fatal(err)
+			}
+			ingest(t, p, []platform.TxnInput{refund("R2", "P", card, "19.84", jan.Add(2*time.Hour))})
+			b, err := st.BillByID(ctx, bill)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs, _, err := st.AdminRewards(ctx, store.AdminRewardQuery{CampaignID: "CMP-T", Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			owner := map[string]string{} // reward → its unit
+			for _, r := range rs {
+				owner[r.ID] = map[string]string{"": "the card's own", u0: "u0's account", u1: "u1's account", u2: "u2's account"}[r.AccountVuid]
+			}
+			if len(b.Adjustments) != 1 || owner[b.Adjustments[0].RewardID] != "u1's account" {
+				var got []string
+				for _, a := range b.Adjustments {
+					got = append(got, a.TxnID+" → "+cmp.Or(owner[a.RewardID], "none"))
+				}
+				t.Fatalf("round %d: adjustments %q; want R2 against the reward of u1's account (the card's unit when the bill was generated)",
+					round, got)
+			}
+		}
+	})
+}

@@ -967,8 +967,11 @@ func voidUnit(tx *store.Tx, o *engine.Offer, unitKey string, results []engine.Re
 		keep[rewardID(r.Key)] = true
 	}
 	for id, old := range existing {
+		// A reward voided already (its purchase refunded away) still has its earn key: it goes
+		// too, else a late refund could name it rather than the reward of the unit its card
+		// counted in when the bill was generated.
 		if old.UnitKey != unitKey || old.OfferID != o.OfferID || !old.BillOpen || keep[id] ||
-			(old.Outcome.Voided && old.Computed.Voided && old.EventCount == 0) {
+			(old.Outcome.Voided && old.Computed.Voided && old.EventCount == 0 && old.EarnKey == "") {
 			continue
 		}
 		gone := old.Computed
