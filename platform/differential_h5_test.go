@@ -77,6 +77,7 @@ const (
 	h5Ingest   = "ingest"   // a run of transactions
 	h5Bind     = "bind"     // card bound to user (rebound when bound to another; unbound for user -1)
 	h5Generate = "generate" // the open bills that end before day are generated
+	h5Enroll   = "enroll"   // the last card enrolls (at its enrollment time, maybe before transactions stored already)
 )
 
 type h5Step struct {
@@ -90,9 +91,11 @@ type h5Step struct {
 type h5Case struct {
 	seed        uint64
 	aggregation string
+	startDate   string
 	endDate     string
 	offers      []h5Offer
 	enrolled    []time.Time // per card
+	lateEnroll  bool        // the last card enrolls during the history (an h5Enroll step), not before it
 	bound       []int       // per card: its user before the history, -1 none
 	steps       []h5Step
 }
@@ -104,18 +107,23 @@ func (c *h5Case) doc(name string) []byte {
 	}
 	doc := string(rewardCampaign(docs...))
 	doc = strings.Replace(doc, `"aggregation":"card"`, `"aggregation":"`+c.aggregation+`"`, 1)
+	doc = strings.Replace(doc, `"startDate":"2027-01-01"`, `"startDate":"`+c.startDate+`"`, 1)
 	doc = strings.Replace(doc, `"endDate":"2027-12-31"`, `"endDate":"`+c.endDate+`"`, 1)
 	return []byte(strings.Replace(doc, `"name":"Test"`, `"name":"`+name+`"`, 1))
 }
 
 func (c *h5Case) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: aggregation %s, campaign to %s\n", c.seed, c.aggregation, c.endDate)
+	fmt.Fprintf(&b, "seed %d: aggregation %s, campaign %s to %s\n", c.seed, c.aggregation, c.startDate, c.endDate)
 	for _, o := range c.offers {
 		fmt.Fprintf(&b, "  offer %+v mcc=%q\n", o.orderOffer, o.mcc)
 	}
 	for i, at := range c.enrolled {
-		fmt.Fprintf(&b, "  card c%d enrolled %s, bound to %d\n", i, at.Format(time.RFC3339), c.bound[i])
+		late := ""
+		if c.lateEnroll && i == len(c.enrolled)-1 {
+			late = " (during the history)"
+		}
+		fmt.Fprintf(&b, "  card c%d enrolled %s%s, bound to %d\n", i, at.Format(time.RFC3339), late, c.bound[i])
 	}
 	for _, s := range c.steps {
 		switch s.kind {
@@ -128,6 +136,8 @@ func (c *h5Case) String() string {
 			fmt.Fprintf(&b, "  bind c%d to u%d\n", s.card, s.user)
 		case h5Generate:
 			fmt.Fprintf(&b, "  generate bills ending before %s\n", s.day)
+		case h5Enroll:
+			fmt.Fprintf(&b, "  enroll c%d\n", len(c.enrolled)-1)
 		}
 	}
 	return b.String()
@@ -139,17 +149,20 @@ func (c *h5Case) String() string {
 // Refunds and reversals arrive after their purchase and never exceed what is left of it.
 func h5NewCase(seed uint64) *h5Case {
 	rng := rand.New(rand.NewPCG(seed, 5))
-	c := &h5Case{seed: seed, aggregation: "card", endDate: "2027-12-31"}
+	c := &h5Case{seed: seed, aggregation: "card", startDate: "2027-01-01", endDate: "2027-12-31"}
 	if rng.IntN(100) < 45 {
 		c.aggregation = "account"
 	}
 	if rng.IntN(4) == 0 {
 		c.endDate = "2027-03-10"
 	}
+	if rng.IntN(4) == 0 {
+		c.startDate = "2027-01-06" // a Wednesday: the first week and month are clipped
+	}
 	pick := func(vs ...int64) int64 { return vs[rng.IntN(len(vs))] }
 	for i := range 1 + rng.IntN(3) {
 		o := h5Offer{orderOffer: orderOffer{id: fmt.Sprintf("OF-%d", i), goal: []string{"each", "each", "spend", "count"}[rng.IntN(4)],
-			period: []string{"day", "week", "week", "month", "month"}[rng.IntN(5)], rewardType: "Cash"}}
+			period: []string{"day", "week", "week", "month", "month", "campaign"}[rng.IntN(6)], rewardType: "Cash"}}
 		if rng.IntN(10) < 3 {
 			o.rewardType = "Point"
 		}
@@ -186,6 +199,7 @@ func h5NewCase(seed uint64) *h5Case {
 		c.enrolled = append(c.enrolled, h5Enrollments[rng.IntN(len(h5Enrollments))])
 		c.bound = append(c.bound, rng.IntN(3)-1)
 	}
+	c.lateEnroll = rng.IntN(3) == 0
 
 	sh := orderZone
 	lo, hi := time.Date(2026, 12, 28, 0, 0, 0, 0, sh), time.Date(2027, 4, 1, 0, 0, 0, 0, sh)
@@ -206,8 +220,10 @@ func h5NewCase(seed uint64) *h5Case {
 	when := func(from, to time.Time) time.Time {
 		b := bounds[rng.IntN(len(bounds))]
 		switch rng.IntN(5) {
-		case 0, 1:
+		case 0:
 			return from.Add(time.Duration(rng.Int64N(int64(to.Sub(from)/time.Second))) * time.Second)
+		case 1: // fractional seconds: stored to the microsecond
+			return from.Add(time.Duration(rng.Int64N(int64(to.Sub(from)))))
 		case 2:
 			return clamp(b.Add(time.Duration(rng.IntN(3)-1)*time.Second), from, to)
 		default:
@@ -291,6 +307,9 @@ func h5NewCase(seed uint64) *h5Case {
 		if s == segments-1 {
 			break
 		}
+		if c.lateEnroll && s == 0 {
+			c.steps = append(c.steps, h5Step{kind: h5Enroll})
+		}
 		for range rng.IntN(3) {
 			c.steps = append(c.steps, h5Step{kind: h5Bind, card: rng.IntN(4), user: rng.IntN(3) - 1})
 		}
@@ -305,15 +324,17 @@ func h5NewCase(seed uint64) *h5Case {
 
 // h5World is a case played on a store of its own.
 type h5World struct {
-	c      *h5Case
-	st     *store.Store
-	f      *fixture
-	p      *platform.Platform
-	cards  []string
-	vuids  []string
-	name   map[string]string // card ids and vuids → c0…, u0…
-	bound  []int             // per card: its user now, -1 none
-	stored map[string]h5Txn  // the transactions stored so far, by id
+	t        *testing.T
+	c        *h5Case
+	st       *store.Store
+	f        *fixture
+	p        *platform.Platform
+	cards    []string
+	vuids    []string
+	name     map[string]string // card ids and vuids → c0…, u0…
+	bound    []int             // per card: its user now, -1 none
+	enrolled []bool            // per card: enrolled yet
+	stored   map[string]h5Txn  // the transactions stored so far, by id
 	// frozen holds the state of each generated bill and its rewards as generated.
 	frozen  map[string][]string
 	renames int
@@ -323,18 +344,24 @@ func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t, engine)
-	w := &h5World{c: c, st: st, f: setup(t, st), p: newPlatformAt(t, st, h5Clock), name: map[string]string{},
-		bound: slices.Repeat([]int{-1}, len(c.enrolled)), stored: map[string]h5Txn{}, frozen: map[string][]string{}}
+	w := &h5World{t: t, c: c, st: st, f: setup(t, st), p: newPlatformAt(t, st, h5Clock), name: map[string]string{},
+		bound: slices.Repeat([]int{-1}, len(c.enrolled)), enrolled: make([]bool, len(c.enrolled)), stored: map[string]h5Txn{},
+		frozen: map[string][]string{}}
 	if _, err := w.f.p.ApplyCampaign(ctx, "CMP-T", c.doc("Test"), false); err != nil {
 		t.Fatal(err)
 	}
-	for i, at := range c.enrolled {
-		e, _, err := newPlatformAt(t, st, at).Enroll(ctx, w.f.a, pan(fmt.Sprintf("411111118%06d", i)), "EG-R", nil)
+	for i := range c.enrolled {
+		card, err := w.f.p.CardInfo(ctx, w.f.a, pan(fmt.Sprintf("411111118%06d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.cards = append(w.cards, e.CardID)
-		w.name[e.CardID] = fmt.Sprintf("c%d", i)
+		w.cards = append(w.cards, card.ID)
+		w.name[card.ID] = fmt.Sprintf("c%d", i)
+		if !c.lateEnroll || i < len(c.enrolled)-1 {
+			if err := w.enroll(i); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for j := range 2 {
 		u, err := w.f.p.GetVuid(ctx, w.f.a, fmt.Sprintf("h5-user-%d", j))
@@ -350,6 +377,16 @@ func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
 		}
 	}
 	return w
+}
+
+// enroll enrolls card i at its enrollment time.
+func (w *h5World) enroll(i int) error {
+	e, _, err := newPlatformAt(w.t, w.st, w.c.enrolled[i]).Enroll(context.Background(), w.f.a, w.cards[i], "EG-R", nil)
+	if err == nil && !e.CreatedAt.Equal(w.c.enrolled[i]) {
+		err = fmt.Errorf("c%d enrolled at %v, want %v", i, e.CreatedAt, w.c.enrolled[i])
+	}
+	w.enrolled[i] = err == nil
+	return err
 }
 
 // bind binds card i to user u (unbinding it from another first), or unbinds it (u -1).
@@ -443,6 +480,8 @@ func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) 
 			err = w.bind(s.card, s.user)
 		case h5Generate:
 			err = w.generate(s.day)
+		case h5Enroll:
+			err = w.enroll(len(w.cards) - 1)
 		case h5Ingest:
 			rows := s.rows
 			if mode == h5OneBatch {
@@ -647,7 +686,7 @@ func h5Day(t time.Time) string { return t.In(orderZone).Format(time.DateOnly) }
 // enrolled at or before it, within the campaign dates, on the offer's MCC, at least minAmount.
 func (w *h5World) qualifies(o h5Offer, x h5Txn) bool {
 	d := h5Day(x.at)
-	return x.kind == "purchase" && !x.at.Before(w.c.enrolled[x.card]) && d >= "2027-01-01" && d <= w.c.endDate &&
+	return x.kind == "purchase" && w.enrolled[x.card] && !x.at.Before(w.c.enrolled[x.card]) && d >= w.c.startDate && d <= w.c.endDate &&
 		(o.mcc == "" || o.mcc == x.mcc) && x.amount >= o.minAmount
 }
 
@@ -683,11 +722,12 @@ func (o h5Offer) payout(base int64) int64 {
 	return v
 }
 
-// unitCards answers the cards of a unit now: the account's bound cards, or the card.
+// unitCards answers the cards of a unit now: the account's bound cards enrolled in the
+// campaign, or the card.
 func (w *h5World) unitCards(name string) []int {
 	var out []int
 	for i := range w.cards {
-		if (name[0] == 'u' && fmt.Sprintf("u%d", w.bound[i]) == name) || (name[0] == 'c' && fmt.Sprintf("c%d", i) == name) {
+		if (name[0] == 'u' && w.enrolled[i] && fmt.Sprintf("u%d", w.bound[i]) == name) || (name[0] == 'c' && fmt.Sprintf("c%d", i) == name) {
 			out = append(out, i)
 		}
 	}
@@ -1120,3 +1160,4 @@ func TestH5LateRefundNamesTheRewardOfTheUnitAtGeneration(t *testing.T) {
 		}
 	})
 }
+
