@@ -1161,3 +1161,53 @@ func TestH5LateRefundNamesTheRewardOfTheUnitAtGeneration(t *testing.T) {
 	})
 }
 
+// Found by TestH5Differential (seeds 105, 211), contract 8: the account is all cards one user
+// bound in the app through which they enrolled, and results do not depend on the order in
+// which things arrive. A card bound to the user that enrolls after the account's purchase
+// joins the account as it does when it enrolls before: the account's reward lists it, and
+// listing by it finds the account's reward (docs/decisions.md: the account's rewards list
+// exactly the account's cards).
+func TestH5EnrollingABoundCardJoinsTheAccountsRewards(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		var results [2][]string
+		for i, enrollFirst := range []bool{true, false} {
+			if i > 0 {
+				st = storetest.Open(t, st.Engine())
+			}
+			f := setup(t, st)
+			ctx := context.Background()
+			if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
+				t.Fatal(err)
+			}
+			first := enrolledCards(t, f, 1)[0]
+			second, err := f.p.CardInfo(ctx, f.a, pan("411111118000001"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vuid := bindAll(t, f, "account-user", first, second.ID)
+			enroll := func() {
+				if _, _, err := f.p.Enroll(ctx, f.a, second.ID, "EG-R", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if enrollFirst {
+				enroll()
+			}
+			ingest(t, newPlatformAt(t, st, testNow.Add(time.Hour)), []platform.TxnInput{purchase("A1", first, "200", testNow.Add(time.Minute))})
+			if !enrollFirst {
+				enroll()
+			}
+			for _, s := range describe(t, st) {
+				results[i] = append(results[i], strings.Replace(s, vuid, "account", 1))
+			}
+			page, err := f.p.ListRewards(ctx, f.a, platform.ListRewardsParams{CardID: second.ID})
+			if err != nil || page.Total != 1 || page.Rewards[0].AccountVuid != vuid {
+				t.Errorf("enrolled %s the purchase: listed by the second card, %+v %v; want the account's reward",
+					map[bool]string{true: "before", false: "after"}[enrollFirst], page, err)
+			}
+		}
+		if !slices.Equal(results[0], results[1]) {
+			t.Fatalf("the second card enrolled before the purchase: %q\nafter it: %q", results[0], results[1])
+		}
+	})
+}

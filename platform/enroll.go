@@ -72,14 +72,23 @@ func (p *Platform) Enroll(ctx context.Context, a *vsrp.App, cardRef, groupID str
 	// before this enrollment but dated at or after it counts from now on (contract 8), and no
 	// later ingestion would look at it again. Most enrollments find none and write nothing; a
 	// batch not yet committed is seen by its own look after its commit (catchUpEnrollments).
-	later, err := p.store.HasTxnsSince(ctx, card.ID, e.CreatedAt)
-	if err == nil && later {
+	evaluate, err := p.store.HasTxnsSince(ctx, card.ID, e.CreatedAt)
+	if err == nil && !evaluate && card.Vuid != "" {
+		// A card bound to a user of the app joins the user's account where the campaign
+		// aggregates by account: the account's rewards are evaluated again with it (they list
+		// it), as when a card is bound (regroup), whether or not it has transactions yet.
+		var c *compiled
+		c, err = p.compiledCampaign(g.CampaignID, func(id string) (*store.CampaignDoc, error) { return p.store.Campaign(ctx, id, 0) })
+		evaluate = err == nil && c.campaign.Aggregation == "account"
+	}
+	if err == nil && evaluate {
 		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
 			return p.evaluateCards(ctx, tx, []string{card.ID}, nil, g.CampaignID, now)
 		})
 	}
 	if err != nil {
-		// The enrollment is made; only its transactions dated ahead of it are not evaluated.
+		// The enrollment is made; only its transactions dated ahead of it (or its account's
+		// rewards) are not evaluated.
 		p.log.ErrorContext(ctx, "evaluate transactions dated after an enrollment", "card_id", card.ID,
 			"campaign_id", g.CampaignID, "err", err)
 	}
