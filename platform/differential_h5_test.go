@@ -875,6 +875,7 @@ func (w *h5World) check() error {
 			live[unitBill{r.OfferID, unit, r.Bill.StartDate}] = true
 		}
 	}
+	problems = append(problems, w.checkEarnOrder(rs, billOf)...)
 	for key, n := range perPeriod {
 		if o := offers[strings.Fields(key)[0]]; o.perPeriod > 0 && n > o.perPeriod {
 			bad("%s: %d rewards earn, limit %d per period", key, n, o.perPeriod)
@@ -928,6 +929,109 @@ func (w *h5World) check() error {
 		return fmt.Errorf("%d problems:\n    %s", len(problems), strings.Join(problems, "\n    "))
 	}
 	return nil
+}
+
+// earn answers what decides the place of a reward of an open bill under limits and the budget
+// (contract 8: the earliest earn, by transaction time then id): the time and id of the
+// purchase that met it (its own for an each goal; for a spend or count goal the one that
+// reached the threshold), and the spend its payout is computed from. ok is false when the
+// rules do not meet it.
+func (w *h5World) earn(o h5Offer, r h5Reward) (key string, base int64, ok bool) {
+	fields := strings.Fields(r.label)
+	if len(fields) != 3 {
+		return "", 0, false
+	}
+	if o.goal == "each" {
+		x, stored := w.stored[fields[2]]
+		net := w.net(x.id)
+		return fmt.Sprintf("%020d|%s", x.at.UnixMicro(), x.id), net, stored && w.qualifies(o, x) && net > 0 && net >= o.minAmount
+	}
+	var counting []h5Txn
+	for _, x := range w.stored {
+		d := h5Day(x.at)
+		if slices.Contains(w.unitCards(fields[1]), x.card) && w.qualifies(o, x) && d >= r.Bill.StartDate && d <= r.Bill.EndDate &&
+			w.net(x.id) > 0 && w.net(x.id) >= o.minAmount {
+			counting = append(counting, x)
+		}
+	}
+	slices.SortFunc(counting, func(a, b h5Txn) int {
+		return cmp.Or(cmp.Compare(a.at.UnixMicro(), b.at.UnixMicro()), cmp.Compare(a.id, b.id))
+	})
+	var n, total int64
+	for _, x := range counting {
+		n, total = n+1, total+w.net(x.id)
+		if (o.goal == "count" && n == o.threshold) || (o.goal == "spend" && total >= o.threshold && key == "") {
+			key = fmt.Sprintf("%020d|%s", x.at.UnixMicro(), x.id)
+		}
+	}
+	return key, total, key != ""
+}
+
+// checkEarnOrder checks that limits and the budget hold back only what they must, the latest
+// earns first (contract 8): a reward held back by a limit finds the limit taken by earlier
+// earns of its unit (rewards of generated bills count as generated), and one the budget
+// does not pay would not fit in what is left of it. A reward the budget does not pay still
+// takes its place under the limits (limits apply first).
+func (w *h5World) checkEarnOrder(rs []h5Reward, billOf map[string]*store.BillSummary) []string {
+	var problems []string
+	offers := map[string]h5Offer{}
+	for _, o := range w.c.offers {
+		offers[o.id] = o
+	}
+	place := func(r h5Reward) bool {
+		return (!r.Voided && r.Status >= vsrp.RewardMet) || strings.Contains(r.CalculateMessage, "budget is spent")
+	}
+	unitOf := func(r h5Reward) string { return cmp.Or(w.name[r.AccountVuid], w.names(r.CardIDs)) }
+	inPeriod, inTotal := map[string][]h5Reward{}, map[string][]h5Reward{}
+	paid := map[string]int64{}
+	for _, r := range rs {
+		if place(r) {
+			inPeriod[r.OfferID+" "+unitOf(r)+" "+r.Bill.ID] = append(inPeriod[r.OfferID+" "+unitOf(r)+" "+r.Bill.ID], r)
+			inTotal[r.OfferID+" "+unitOf(r)] = append(inTotal[r.OfferID+" "+unitOf(r)], r)
+		}
+		if !r.Voided && r.Status >= vsrp.RewardMet {
+			paid[r.OfferID] += *cmp.Or(r.ConfirmedAmount, &r.CalculatedAmount)
+		}
+	}
+	for _, r := range rs {
+		o := offers[r.OfferID]
+		msg := r.CalculateMessage
+		if billOf[r.Bill.ID].Status != vsrp.BillOpen || !strings.Contains(msg, "limit reached") && !strings.Contains(msg, "budget is spent") {
+			continue
+		}
+		key, base, ok := w.earn(o, r)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: %q, but the rules do not meet it", r.label, msg))
+			continue
+		}
+		var rivals []h5Reward
+		var limit int64
+		switch {
+		case strings.Contains(msg, "per card per"):
+			rivals, limit = inPeriod[r.OfferID+" "+unitOf(r)+" "+r.Bill.ID], o.perPeriod
+		case strings.Contains(msg, "in total"):
+			rivals, limit = inTotal[r.OfferID+" "+unitOf(r)], o.perTotal
+		default: // the budget
+			if want := o.payout(base); want <= o.budget-paid[r.OfferID] {
+				problems = append(problems, fmt.Sprintf("%s: the budget does not pay its %d, yet %d of %d is left", r.label, want,
+					o.budget-paid[r.OfferID], o.budget))
+			}
+			continue
+		}
+		if int64(len(rivals)) < limit {
+			problems = append(problems, fmt.Sprintf("%s: %q, yet %d rewards take places", r.label, msg, len(rivals)))
+		}
+		for _, p := range rivals {
+			if billOf[p.Bill.ID].Status != vsrp.BillOpen {
+				continue
+			}
+			if pk, _, _ := w.earn(o, p); pk > key {
+				problems = append(problems, fmt.Sprintf("%s (earned %s) is held back by the limit, yet %s (earned %s) takes a place", r.label,
+					key, p.label, pk))
+			}
+		}
+	}
+	return problems
 }
 
 // h5Diff lists the lines of two sorted states that differ.
