@@ -96,6 +96,7 @@ type h5Case struct {
 	offers      []h5Offer
 	enrolled    []time.Time // per card
 	lateEnroll  bool        // the last card enrolls during the history (an h5Enroll step), not before it
+	otherApp    bool        // card c2 enrolls through another app: it never joins an account of app A's users
 	bound       []int       // per card: its user before the history, -1 none
 	steps       []h5Step
 }
@@ -122,6 +123,9 @@ func (c *h5Case) String() string {
 		late := ""
 		if c.lateEnroll && i == len(c.enrolled)-1 {
 			late = " (during the history)"
+		}
+		if c.otherApp && i == 2 {
+			late += " through another app"
 		}
 		fmt.Fprintf(&b, "  card c%d enrolled %s%s, bound to %d\n", i, at.Format(time.RFC3339), late, c.bound[i])
 	}
@@ -200,6 +204,7 @@ func h5NewCase(seed uint64) *h5Case {
 		c.bound = append(c.bound, rng.IntN(3)-1)
 	}
 	c.lateEnroll = rng.IntN(3) == 0
+	c.otherApp = c.aggregation == "account" && rng.IntN(4) == 0
 
 	sh := orderZone
 	lo, hi := time.Date(2026, 12, 28, 0, 0, 0, 0, sh), time.Date(2027, 4, 1, 0, 0, 0, 0, sh)
@@ -313,8 +318,14 @@ func h5NewCase(seed uint64) *h5Case {
 		for range rng.IntN(3) {
 			c.steps = append(c.steps, h5Step{kind: h5Bind, card: rng.IntN(4), user: rng.IntN(3) - 1})
 		}
-		if s+1 == generateAfter && rng.IntN(5) != 0 {
-			day := []string{"2027-01-16", "2027-02-01", "2027-02-01"}[rng.IntN(3)]
+		day := ""
+		switch {
+		case s+1 == generateAfter && rng.IntN(5) != 0:
+			day = []string{"2027-01-16", "2027-02-01", "2027-02-01"}[rng.IntN(3)]
+		case s+1 > generateAfter && !generatedBefore.IsZero() && generatedBefore.Month() < 3 && rng.IntN(3) == 0:
+			day = "2027-03-01" // a second generation, of February
+		}
+		if day != "" {
 			generatedBefore, _ = time.ParseInLocation(time.DateOnly, day, sh)
 			c.steps = append(c.steps, h5Step{kind: h5Generate, day: day})
 		}
@@ -334,6 +345,9 @@ type h5World struct {
 	name     map[string]string // card ids and vuids → c0…, u0…
 	bound    []int             // per card: its user now, -1 none
 	enrolled []bool            // per card: enrolled yet
+	viaA     []bool            // per card: enrolled through app A (where its user is)
+	other    *vsrp.App         // the app c2 enrolls through when not A
+	pending  bool              // a change of the campaign is stored and not re-evaluated yet
 	stored   map[string]h5Txn  // the transactions stored so far, by id
 	// frozen holds the state of each generated bill and its rewards as generated.
 	frozen  map[string][]string
@@ -345,8 +359,11 @@ func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
 	ctx := context.Background()
 	st := storetest.Open(t, engine)
 	w := &h5World{t: t, c: c, st: st, f: setup(t, st), p: newPlatformAt(t, st, h5Clock), name: map[string]string{},
-		bound: slices.Repeat([]int{-1}, len(c.enrolled)), enrolled: make([]bool, len(c.enrolled)), stored: map[string]h5Txn{},
-		frozen: map[string][]string{}}
+		bound: slices.Repeat([]int{-1}, len(c.enrolled)), enrolled: make([]bool, len(c.enrolled)),
+		viaA: slices.Repeat([]bool{true}, len(c.enrolled)), stored: map[string]h5Txn{}, frozen: map[string][]string{}}
+	if c.otherApp {
+		w.other, w.viaA[2] = otherApp(t, w.f), false
+	}
 	if _, err := w.f.p.ApplyCampaign(ctx, "CMP-T", c.doc("Test"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +398,11 @@ func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
 
 // enroll enrolls card i at its enrollment time.
 func (w *h5World) enroll(i int) error {
-	e, _, err := newPlatformAt(w.t, w.st, w.c.enrolled[i]).Enroll(context.Background(), w.f.a, w.cards[i], "EG-R", nil)
+	a := w.f.a
+	if !w.viaA[i] {
+		a = w.other
+	}
+	e, _, err := newPlatformAt(w.t, w.st, w.c.enrolled[i]).Enroll(context.Background(), a, w.cards[i], "EG-R", nil)
 	if err == nil && !e.CreatedAt.Equal(w.c.enrolled[i]) {
 		err = fmt.Errorf("c%d enrolled at %v, want %v", i, e.CreatedAt, w.c.enrolled[i])
 	}
@@ -433,6 +454,9 @@ func (w *h5World) ingest(rows []h5Txn) error {
 // they hold.
 func (w *h5World) generate(day string) error {
 	ctx := context.Background()
+	if err := w.settle(); err != nil { // bills are not generated while a change is pending
+		return err
+	}
 	bills, err := w.p.Bills(ctx, "CMP-T")
 	if err != nil {
 		return err
@@ -456,10 +480,33 @@ func (w *h5World) generate(day string) error {
 // rename applies the campaign again with another name: nothing a reward depends on changes,
 // and the change is re-evaluated (every reward of open bills recomputed from the stored
 // transactions).
-func (w *h5World) rename() error {
+//
+// Unless settle, the change is only stored, as by a process that died before re-evaluating
+// it: until settled (Reevaluate), ingestion evaluates the campaign's units in full.
+func (w *h5World) rename(settle bool) error {
+	ctx := context.Background()
 	w.renames++
-	_, err := w.p.ApplyCampaign(context.Background(), "CMP-T", w.c.doc(fmt.Sprintf("Test %d", w.renames)), false)
+	doc := w.c.doc(fmt.Sprintf("Test %d", w.renames))
+	if settle {
+		_, err := w.p.ApplyCampaign(ctx, "CMP-T", doc, false)
+		w.pending = w.pending && err != nil
+		return err
+	}
+	c, err := vsrp.ParseCampaign(doc)
+	if err == nil {
+		_, _, err = w.st.ApplyCampaign(ctx, c, doc, h5Clock)
+	}
+	w.pending = true
 	return err
+}
+
+// settle re-evaluates a change of the campaign left pending, as the scheduler does.
+func (w *h5World) settle() error {
+	if !w.pending {
+		return nil
+	}
+	w.pending = false
+	return w.p.Reevaluate(context.Background(), "CMP-T")
 }
 
 // h5Mode is how a world plays a case's runs of transactions.
@@ -468,7 +515,7 @@ type h5Mode int
 const (
 	h5OneBatch   h5Mode = iota // each run as one batch, in the order drawn
 	h5Split                    // each run shuffled (refunds after their purchases) and split in random batches
-	h5Reevaluate               // each run split in random batches, the campaign applied again now and then
+	h5Reevaluate               // each run split in random batches, the campaign applied again now and then (re-evaluated then or later)
 )
 
 // play plays the case's history; after every step check (when set) may look at the world.
@@ -496,7 +543,7 @@ func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) 
 				err = w.ingest(rows[:n])
 				rows = rows[n:]
 				if err == nil && mode == h5Reevaluate && rng.IntN(6) == 0 {
-					err = w.rename()
+					err = w.rename(rng.IntN(2) == 0)
 				}
 			}
 		}
@@ -509,7 +556,7 @@ func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) 
 			}
 		}
 	}
-	return nil
+	return w.settle()
 }
 
 // h5Shuffle shuffles rows, then moves every refund or reversal after its purchase.
@@ -722,12 +769,13 @@ func (o h5Offer) payout(base int64) int64 {
 	return v
 }
 
-// unitCards answers the cards of a unit now: the account's bound cards enrolled in the
-// campaign, or the card.
+// unitCards answers the cards of a unit now: the cards bound to the account's user that
+// enrolled in the campaign through app A, or the card.
 func (w *h5World) unitCards(name string) []int {
 	var out []int
 	for i := range w.cards {
-		if (name[0] == 'u' && w.enrolled[i] && fmt.Sprintf("u%d", w.bound[i]) == name) || (name[0] == 'c' && fmt.Sprintf("c%d", i) == name) {
+		if (name[0] == 'u' && w.enrolled[i] && w.viaA[i] && fmt.Sprintf("u%d", w.bound[i]) == name) ||
+			(name[0] == 'c' && fmt.Sprintf("c%d", i) == name) {
 			out = append(out, i)
 		}
 	}
@@ -736,7 +784,7 @@ func (w *h5World) unitCards(name string) []int {
 
 // unitOf answers the unit card i counts in now.
 func (w *h5World) unitOf(i int) string {
-	if w.c.aggregation == "account" && w.bound[i] >= 0 {
+	if w.c.aggregation == "account" && w.bound[i] >= 0 && w.viaA[i] {
 		return fmt.Sprintf("u%d", w.bound[i])
 	}
 	return fmt.Sprintf("c%d", i)
@@ -1080,7 +1128,7 @@ func h5Run(t *testing.T, engine store.Engine, c *h5Case) error {
 			return fmt.Errorf("%s, the state differs from one batch per run (+ %s, - one batch):\n%s", name, name, h5Diff(got, want))
 		}
 	}
-	if err := one.rename(); err != nil {
+	if err := one.rename(true); err != nil {
 		return err
 	}
 	got, err := one.state()
