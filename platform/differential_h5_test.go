@@ -1100,32 +1100,45 @@ func h5Diff(got, want []string) string {
 
 // h5Run plays the case in three worlds and answers the first discrepancy, or nil:
 //  1. the runs of transactions as one batch each, checked after every step;
-//  2. shuffled (refunds after their purchases) and split in random batches: the same state;
+//  2. shuffled (refunds after their purchases) and split in random batches: the same state
+//     after every step;
 //  3. split in random batches with the campaign applied again now and then (re-evaluated in
-//     full): the same state;
+//     full, at once or later): the same state after every step;
 //
 // and world 1 again after the campaign is applied once more: the same state, checked.
 func h5Run(t *testing.T, engine store.Engine, c *h5Case) error {
 	t.Helper()
 	one := newH5World(t, engine, c)
-	if err := one.play(h5OneBatch, nil, func(int) error { return one.check() }); err != nil {
-		return fmt.Errorf("one batch per run: %w", err)
-	}
-	want, err := one.state()
-	if err != nil {
-		return err
-	}
-	for mode, name := range map[h5Mode]string{h5Split: "shuffled and split in batches", h5Reevaluate: "split, re-evaluated now and then"} {
-		w := newH5World(t, engine, c)
-		if err := w.play(mode, rand.New(rand.NewPCG(c.seed, uint64(mode))), nil); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		got, err := w.state()
+	var steps [][]string // world 1's state after each step
+	err := one.play(h5OneBatch, nil, func(int) error {
+		state, err := one.state()
+		steps = append(steps, state)
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(got, want) {
-			return fmt.Errorf("%s, the state differs from one batch per run (+ %s, - one batch):\n%s", name, name, h5Diff(got, want))
+		return one.check()
+	})
+	if err != nil {
+		return fmt.Errorf("one batch per run: %w", err)
+	}
+	want := steps[len(steps)-1]
+	for _, m := range []struct {
+		mode h5Mode
+		name string
+	}{{h5Split, "shuffled and split in batches"}, {h5Reevaluate, "split, re-evaluated now and then"}} {
+		w := newH5World(t, engine, c)
+		err := w.play(m.mode, rand.New(rand.NewPCG(c.seed, uint64(m.mode))), func(step int) error {
+			got, err := w.state()
+			if err == nil && !slices.Equal(got, steps[step]) {
+				err = fmt.Errorf("the state differs from one batch per run (+ %s, - one batch):\n%s", m.name, h5Diff(got, steps[step]))
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		if got, err := w.state(); err != nil || !slices.Equal(got, want) { // its last change re-evaluated
+			return fmt.Errorf("%s, at the end: the state differs from one batch per run (%v):\n%s", m.name, err, h5Diff(got, want))
 		}
 	}
 	if err := one.rename(true); err != nil {
