@@ -79,7 +79,7 @@ func (p *Platform) Enroll(ctx context.Context, a *vsrp.App, cardRef, groupID str
 		// it), as when a card is bound (regroup), whether or not it has transactions yet.
 		var c *compiled
 		c, err = p.compiledCampaign(g.CampaignID, func(id string) (*store.CampaignDoc, error) { return p.store.Campaign(ctx, id, 0) })
-		evaluate = err == nil && c.campaign.Aggregation == "account"
+		evaluate = err == nil && c != nil && c.campaign.Aggregation == "account"
 	}
 	if err == nil && evaluate {
 		err = p.store.WriteTx(ctx, func(tx *store.Tx) error {
