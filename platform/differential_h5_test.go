@@ -14,6 +14,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -351,6 +352,7 @@ type h5World struct {
 	stored   map[string]h5Txn  // the transactions stored so far, by id
 	// frozen holds the state of each generated bill and its rewards as generated.
 	frozen  map[string][]string
+	gen     map[string]*h5Generation
 	renames int
 }
 
@@ -360,7 +362,8 @@ func newH5World(t *testing.T, engine store.Engine, c *h5Case) *h5World {
 	st := storetest.Open(t, engine)
 	w := &h5World{t: t, c: c, st: st, f: setup(t, st), p: newPlatformAt(t, st, h5Clock), name: map[string]string{},
 		bound: slices.Repeat([]int{-1}, len(c.enrolled)), enrolled: make([]bool, len(c.enrolled)),
-		viaA: slices.Repeat([]bool{true}, len(c.enrolled)), stored: map[string]h5Txn{}, frozen: map[string][]string{}}
+		viaA: slices.Repeat([]bool{true}, len(c.enrolled)), stored: map[string]h5Txn{}, frozen: map[string][]string{},
+		gen: map[string]*h5Generation{}}
 	if c.otherApp {
 		w.other, w.viaA[2] = otherApp(t, w.f), false
 	}
@@ -474,7 +477,48 @@ func (w *h5World) generate(day string) error {
 			w.frozen[label] = lines
 		}
 	}
+	rs, bills, err := w.rewards()
+	if err != nil {
+		return err
+	}
+	for _, b := range bills {
+		if b.Status == vsrp.BillOpen || w.gen[b.ID] != nil {
+			continue
+		}
+		g := &h5Generation{each: map[string]bool{}, live: map[string]string{}, voided: map[string][]string{}, stored: map[string]bool{}}
+		for i := range w.cards {
+			g.units = append(g.units, w.unitOf(i))
+		}
+		for _, r := range rs {
+			switch {
+			case r.Bill.ID != b.ID:
+			case strings.Contains(r.label, " P"):
+				g.each[r.label] = true
+			case !r.Voided:
+				for _, c := range r.CardIDs {
+					g.live[w.name[c]] = r.label
+				}
+			default:
+				for _, c := range r.CardIDs {
+					g.voided[w.name[c]] = append(g.voided[w.name[c]], r.label)
+				}
+			}
+		}
+		for id := range w.stored {
+			g.stored[id] = true
+		}
+		w.gen[b.ID] = g
+	}
 	return nil
+}
+
+// h5Generation is what a world knew when it generated a bill.
+type h5Generation struct {
+	units  []string            // per card: the unit it counted in
+	each   map[string]bool     // the bill's each rewards (voided ones too), by label
+	live   map[string]string   // card → the live spend or count reward listing it
+	voided map[string][]string // card → the voided spend or count rewards listing it (former units' or none counting)
+	stored map[string]bool     // the transactions stored
 }
 
 // rename applies the campaign again with another name: nothing a reward depends on changes,
@@ -924,6 +968,7 @@ func (w *h5World) check() error {
 		}
 	}
 	problems = append(problems, w.checkEarnOrder(rs, billOf)...)
+	problems = append(problems, w.checkAdjustments(rs, bills)...)
 	for key, n := range perPeriod {
 		if o := offers[strings.Fields(key)[0]]; o.perPeriod > 0 && n > o.perPeriod {
 			bad("%s: %d rewards earn, limit %d per period", key, n, o.perPeriod)
@@ -1077,6 +1122,66 @@ func (w *h5World) checkEarnOrder(rs []h5Reward, billOf map[string]*store.BillSum
 				problems = append(problems, fmt.Sprintf("%s (earned %s) is held back by the limit, yet %s (earned %s) takes a place", r.label,
 					key, p.label, pk))
 			}
+		}
+	}
+	return problems
+}
+
+// checkAdjustments checks the adjustments of generated bills (contract 8, docs/decisions.md
+// "Adjustments"): every transaction stored after a bill's generation that changes one of its
+// rewards (a purchase that counts for the offer in the bill's period, or a refund or reversal
+// of one) is recorded on it once, naming the reward of the bill that its purchase counted in:
+// for an each goal the purchase's reward in the unit its card was in at generation; for a
+// spend or count goal the live reward listing the card at generation. Without one, none, or
+// (a spend or count goal) a voided reward that listed the card: the bill had no reward the
+// purchase would count in, and which of those is named the contract leaves open.
+func (w *h5World) checkAdjustments(rs []h5Reward, bills []*store.BillSummary) []string {
+	var problems []string
+	names := map[string]string{}
+	for _, r := range rs {
+		names[r.ID] = r.label
+	}
+	offers := map[string]h5Offer{}
+	for _, o := range w.c.offers {
+		offers[o.id] = o
+	}
+	for _, b := range bills {
+		g := w.gen[b.ID]
+		if g == nil {
+			continue
+		}
+		o := offers[b.OfferID]
+		want := map[string][]string{} // transaction → the rewards it may name
+		for _, x := range w.stored {
+			p := x
+			if x.kind != "purchase" {
+				p = w.stored[x.orig]
+			}
+			if g.stored[x.id] || !w.qualifies(o, p) || h5Day(p.at) < b.StartDate || h5Day(p.at) > b.EndDate {
+				continue
+			}
+			card := fmt.Sprintf("c%d", p.card)
+			each := fmt.Sprintf("%s %s %s", o.id, g.units[p.card], p.id)
+			switch {
+			case o.goal == "each" && g.each[each]:
+				want[x.id] = []string{each}
+			case o.goal != "each" && g.live[card] != "":
+				want[x.id] = []string{g.live[card]}
+			case o.goal != "each":
+				want[x.id] = append([]string{"none"}, g.voided[card]...)
+			default:
+				want[x.id] = []string{"none"}
+			}
+		}
+		got := map[string]string{}
+		for _, a := range b.Adjustments {
+			if _, twice := got[a.TxnID]; twice {
+				problems = append(problems, fmt.Sprintf("bill %s %s: %s recorded twice", b.OfferID, b.StartDate, a.TxnID))
+			}
+			got[a.TxnID] = cmp.Or(names[a.RewardID], a.RewardID, "none")
+		}
+		if !maps.EqualFunc(got, want, func(named string, may []string) bool { return slices.Contains(may, named) }) {
+			problems = append(problems, fmt.Sprintf("bill %s %s: adjustments %v, want %v", b.OfferID, b.StartDate, got, want))
 		}
 	}
 	return problems
@@ -1376,3 +1481,4 @@ func TestH5EnrollingABoundCardJoinsTheAccountsRewards(t *testing.T) {
 		}
 	})
 }
+
