@@ -1482,3 +1482,47 @@ func TestH5EnrollingABoundCardJoinsTheAccountsRewards(t *testing.T) {
 	})
 }
 
+// Found by TestH5Differential (seeds 33, 42), docs/decisions.md "Adjustments": a late refund
+// names the reward of the generated bill its purchase counted in, even when the card was
+// unbound since. The card's purchase came while the card was its own unit; binding it to the
+// user moved the purchase into the account's reward (the card's own was voided), and so the
+// bill was generated. Unbound again, the card's rules name its own reward of January, voided:
+// the refund must still name the account's, which the purchase counted in.
+func TestH5LateRefundNamesTheAccountsRewardNotTheCardsVoidedOne(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, st *store.Store) {
+		f := setup(t, st)
+		ctx := context.Background()
+		if _, err := f.p.ApplyCampaign(ctx, "CMP-T", accountSpendCampaign(), false); err != nil {
+			t.Fatal(err)
+		}
+		card := enrolledCards(t, f, 1)[0]
+		vuid := bindAll(t, f, "account-user")
+		p := newPlatformAt(t, st, time.Date(2027, 2, 20, 0, 0, 0, 0, time.UTC))
+		jan := testNow.Add(time.Minute)
+		ingest(t, p, []platform.TxnInput{purchase("A1", card, "350", jan)})
+		if err := p.AddCard(ctx, f.a, vuid, card); err != nil {
+			t.Fatal(err)
+		}
+		bill := billStarting(t, p, "2027-01-01")
+		if _, err := p.GenerateBill(ctx, bill, true); err != nil {
+			t.Fatal(err)
+		}
+		var account string // the account's January reward, which A1 counted in
+		for _, r := range liveRewards(t, st) {
+			if r.AccountVuid == vuid {
+				account = r.ID
+			}
+		}
+		if err := p.RemoveCard(ctx, f.a, vuid, card); err != nil {
+			t.Fatal(err)
+		}
+		ingest(t, p, []platform.TxnInput{refund("A1R", "A1", card, "100", time.Date(2027, 2, 3, 4, 0, 0, 0, time.UTC))})
+		b, err := st.BillByID(ctx, bill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if account == "" || len(b.Adjustments) != 1 || b.Adjustments[0].RewardID != account {
+			t.Fatalf("January adjustments: %+v; want A1R against the account's reward %s", b.Adjustments, account)
+		}
+	})
+}

@@ -820,9 +820,10 @@ func (t *Tx) BudgetState(offerID string) ([]Candidate, int64, error) {
 }
 
 // AdjustedReward says which reward of a generated bill an adjustment concerns: one that
-// lists the purchase's card (for an each goal, the one the purchase earned: EarnKey), ID
-// first, the reward the rules name now. The card's rewards on a generated bill are those of
-// the unit it was in then: a card bound or unbound since counts in another unit now.
+// lists the purchase's card (for an each goal, the one the purchase earned: EarnKey), a live
+// one first, then ID, the reward the rules name now. The card's rewards on a generated bill
+// are those of the unit it was in then: a card bound or unbound since counts in another unit
+// now, whose reward on the bill, when it lists the card, was voided when the card left it.
 type AdjustedReward struct {
 	ID      string
 	CardID  string
@@ -841,7 +842,7 @@ func (t *Tx) AddAdjustment(billID, txnID, typ string, amount int64, r AdjustedRe
 		SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE((SELECT r.reward_id FROM reward_cards c
 			JOIN rewards r ON r.reward_id = c.reward_id WHERE c.card_id = ? AND r.bill_id = ?
 			AND (CAST(? AS TEXT) = '' OR r.earn_key = ?)
-			ORDER BY CASE WHEN r.reward_id = ? THEN 0 ELSE 1 END, r.voided, r.reward_id LIMIT 1), ''),
+			ORDER BY r.voided, CASE WHEN r.reward_id = ? THEN 0 ELSE 1 END, r.reward_id LIMIT 1), ''),
 			CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT) WHERE true
 		ON CONFLICT (bill_id, txn_id, reward_id) DO NOTHING`, billID, txnID, r.CardID, billID, r.EarnKey, r.EarnKey, r.ID,
 		typ, amount, micros(now))
