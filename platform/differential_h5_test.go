@@ -563,7 +563,7 @@ type h5Mode int
 
 const (
 	h5OneBatch   h5Mode = iota // each run as one batch, in the order drawn
-	h5Split                    // each run shuffled (refunds after their purchases) and split in random batches
+	h5Split                    // each run shuffled (refunds after their purchases) and split in random batches, some replayed
 	h5Reevaluate               // each run split in random batches, the campaign applied again now and then (re-evaluated then or later)
 )
 
@@ -590,6 +590,9 @@ func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) 
 			for len(rows) > 0 && err == nil {
 				n := 1 + rng.IntN(min(len(rows), 6))
 				err = w.ingest(rows[:n])
+				if err == nil && mode == h5Split && rng.IntN(5) == 0 {
+					err = w.ingest(rows[:n]) // the batch replayed: duplicates only
+				}
 				rows = rows[n:]
 				if err == nil && mode == h5Reevaluate && rng.IntN(6) == 0 {
 					err = w.rename(rng.IntN(2) == 0)
