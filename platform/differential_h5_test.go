@@ -611,6 +611,65 @@ func (w *h5World) play(mode h5Mode, rng *rand.Rand, check func(step int) error) 
 	return w.settle()
 }
 
+// bindingsMoved answers the case's history up to its first generation with the binding
+// changes of each stretch between enrollments moved before (or after) all the stretch's
+// transactions, which come as one batch; and the step of the case after which the state is
+// the one the moved history must end in. nil when the case changes no binding then.
+func (c *h5Case) bindingsMoved() (*h5Case, int) {
+	moved := *c
+	moved.steps = nil
+	rng := rand.New(rand.NewPCG(c.seed, 7))
+	var binds []h5Step
+	var rows []h5Txn
+	flush := func() {
+		first := rng.IntN(2) == 0
+		if first {
+			moved.steps = append(moved.steps, binds...)
+		}
+		if len(rows) > 0 {
+			moved.steps = append(moved.steps, h5Step{kind: h5Ingest, rows: rows})
+		}
+		if !first {
+			moved.steps = append(moved.steps, binds...)
+		}
+		binds, rows = nil, nil
+	}
+	last, changed := len(c.steps)-1, false
+	for i, s := range c.steps {
+		if s.kind == h5Generate {
+			last = i - 1
+			break
+		}
+		switch s.kind {
+		case h5Bind:
+			binds, changed = append(binds, s), true
+		case h5Ingest:
+			rows = append(rows, s.rows...)
+		case h5Enroll:
+			flush()
+			moved.steps = append(moved.steps, s)
+		}
+	}
+	flush()
+	if !changed {
+		return nil, 0
+	}
+	return &moved, last
+}
+
+// h5Live keeps of a state the rewards that are not voided and the bills that hold one: what
+// users see, whatever voided rewards an order of binding changes left behind.
+func h5Live(state []string) []string {
+	var out []string
+	for _, l := range state {
+		if strings.HasPrefix(l, "reward ") && strings.Contains(l, " voided=false ") ||
+			strings.HasPrefix(l, "bill ") && !strings.Contains(l, " rewards=0 total=0") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // h5Shuffle shuffles rows, then moves every refund or reversal after its purchase.
 func h5Shuffle(rng *rand.Rand, rows []h5Txn) []h5Txn {
 	out := slices.Clone(rows)
@@ -1208,12 +1267,14 @@ func h5Diff(got, want []string) string {
 	return b.String()
 }
 
-// h5Run plays the case in three worlds and answers the first discrepancy, or nil:
+// h5Run plays the case in four worlds and answers the first discrepancy, or nil:
 //  1. the runs of transactions as one batch each, checked after every step;
 //  2. shuffled (refunds after their purchases) and split in random batches: the same state
 //     after every step;
 //  3. split in random batches with the campaign applied again now and then (re-evaluated in
 //     full, at once or later): the same state after every step;
+//  4. up to the first generation, the binding changes moved before or after the transactions
+//     around them: the same live rewards;
 //
 // and world 1 again after the campaign is applied once more: the same state, checked.
 func h5Run(t *testing.T, engine store.Engine, c *h5Case) error {
@@ -1249,6 +1310,20 @@ func h5Run(t *testing.T, engine store.Engine, c *h5Case) error {
 		}
 		if got, err := w.state(); err != nil || !slices.Equal(got, want) { // its last change re-evaluated
 			return fmt.Errorf("%s, at the end: the state differs from one batch per run (%v):\n%s", m.name, err, h5Diff(got, want))
+		}
+	}
+	if moved, at := c.bindingsMoved(); moved != nil {
+		w := newH5World(t, engine, moved)
+		if err := w.play(h5OneBatch, nil, nil); err != nil {
+			return fmt.Errorf("binding changes moved: %w", err)
+		}
+		got, err := w.state()
+		if err != nil {
+			return err
+		}
+		if got, want := h5Live(got), h5Live(steps[at]); !slices.Equal(got, want) {
+			return fmt.Errorf("binding changes moved before or after the transactions around them, the live rewards differ "+
+				"(+ moved, - as they came) after step %d:\n%s%s", at, h5Diff(got, want), moved)
 		}
 	}
 	if err := one.rename(true); err != nil {
