@@ -1110,22 +1110,17 @@ func (p *Platform) retireRecutBills(tx *store.Tx, campaignID string) error {
 		if err != nil {
 			continue
 		}
-		if per.Start == b.StartDate {
-			// The period still begins that day, but may end (and fall due) on another: a bill
-			// whose rewards were all voided was not written again with them.
-			if _, _, err := bills.get(o, per); err != nil {
-				return err
-			}
-			continue
-		}
+		// The bill of the period holding that day, cut as the dates are now: the bill itself when
+		// its period still begins that day (it takes the period's end and settlement date: a bill
+		// whose rewards were all voided was not written again with them).
 		into, status, err := bills.get(o, per)
 		if err != nil {
 			return err
 		}
-		if status != vsrp.BillOpen {
-			continue // a generated bill's rewards stay as they were
+		if per.Start == b.StartDate || status != vsrp.BillOpen {
+			continue // the bill is the period's own; or the period's is generated: its rewards stay
 		}
-		if _, err := tx.RetireBill(b.ID, into.ID); err != nil {
+		if err := tx.RetireBill(b.ID, into.ID); err != nil {
 			return err
 		}
 	}

@@ -366,25 +366,21 @@ func (t *Tx) OpenBills(campaignID string) ([]vsrp.Bill, error) {
 }
 
 // RetireBill removes an open bill that holds no live reward, after putting its voided rewards
-// on the open bill into; it answers whether it did. A bill with a live reward stays.
-func (t *Tx) RetireBill(billID, into string) (bool, error) {
+// on the open bill into. A bill with a live reward stays.
+func (t *Tx) RetireBill(billID, into string) error {
 	if err := t.flushRewards(); err != nil {
-		return false, err
+		return err
 	}
 	var live int
 	if err := t.queryRow(`SELECT COUNT(*) FROM rewards WHERE bill_id = ? AND voided = 0`, billID).Scan(&live); err != nil {
-		return false, t.s.wrap(err)
+		return t.s.wrap(err)
 	}
 	if live > 0 {
-		return false, nil
+		return nil
 	}
 	if _, err := t.exec(`UPDATE rewards SET bill_id = ? WHERE bill_id = ?`, into, billID); err != nil {
-		return false, err
+		return err
 	}
-	res, err := t.exec(`DELETE FROM bills WHERE bill_id = ? AND status = ?`, billID, vsrp.BillOpen)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	_, err := t.exec(`DELETE FROM bills WHERE bill_id = ? AND status = ?`, billID, vsrp.BillOpen)
+	return err
 }
