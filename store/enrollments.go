@@ -131,9 +131,7 @@ func (s *Store) CardEnrolledOutside(ctx context.Context, cardID string, campaign
 	query, args := `SELECT COUNT(*) FROM enrollments WHERE card_id = ?`, []any{cardID}
 	if len(campaignIDs) > 0 {
 		query += ` AND campaign_id NOT IN ` + inList(len(campaignIDs))
-		for _, c := range campaignIDs {
-			args = append(args, c)
-		}
+		args = append(args, strs(campaignIDs)...)
 	}
 	var n int
 	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&n)
